@@ -1,0 +1,42 @@
+PY ?= .venv/bin/python
+VENV ?= .venv
+
+.PHONY: install test lint typecheck contracts unit integration demo bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check src tests
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+contracts: install
+	$(VENV)/bin/lint-imports
+
+unit: install
+	$(VENV)/bin/pytest tests/unit -q
+
+integration: install
+	$(VENV)/bin/pytest tests/integration -q
+
+# The README's test command: static checks, import contracts, then every test tier
+# (unit, fully faked integration, and the real kube-apiserver tier).
+test: lint typecheck contracts
+	$(VENV)/bin/pytest -q
+
+demo: install
+	$(VENV)/bin/aivenator demo
+
+bench: install
+	$(VENV)/bin/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

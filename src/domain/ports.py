@@ -1,0 +1,80 @@
+"""Ports: the roles the shell needs at real I/O edges. Adapters implement them.
+
+Only Protocols live here; the Kubernetes roles are in `domain.kubernetes_port`.
+Every method returns a `returns` Result whose failure side is an `AivenError` value; exceptions
+from an adapter mean a bug.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from returns.result import Result
+
+from domain.facts import (
+    AivenError,
+    OpenSearchAclConfig,
+    OpenSearchRule,
+    ServiceFacts,
+    ServiceUser,
+    ValkeyAccessControl,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+
+class AivenProjects(Protocol):
+    def project_ca(self, project: str) -> Result[str, AivenError]:
+        """PEM of the project's CA certificate."""
+        ...
+
+
+class AivenServices(Protocol):
+    def service(self, project: str, service: str) -> Result[ServiceFacts, AivenError]:
+        """Facts about one service (state, endpoints, user names)."""
+        ...
+
+
+class AivenServiceUsers(Protocol):
+    def get_user(self, project: str, service: str, username: str) -> Result[ServiceUser, AivenError]: ...
+
+    def ensure_user(
+        self,
+        project: str,
+        service: str,
+        username: str,
+        access_control: ValkeyAccessControl | None = None,
+    ) -> Result[ServiceUser, AivenError]:
+        """Get the user, or create it; a 409 on create means someone else made it: read it again."""
+        ...
+
+    def delete_user(self, project: str, service: str, username: str) -> Result[None, AivenError]:
+        """Delete the user; an already-missing user (or service) counts as success."""
+        ...
+
+    def set_access_control(
+        self, project: str, service: str, username: str, access_control: ValkeyAccessControl
+    ) -> Result[None, AivenError]: ...
+
+
+class AivenOpenSearchAcls(Protocol):
+    def get_acl_config(self, project: str, service: str) -> Result[OpenSearchAclConfig, AivenError]: ...
+
+    def put_user_rules(
+        self, project: str, service: str, username: str, rules: tuple[OpenSearchRule, ...]
+    ) -> Result[None, AivenError]:
+        """Set this user's rules in the shared ACL document (and enable it), without losing others'."""
+        ...
+
+    def remove_user_rules(self, project: str, service: str, username: str) -> Result[None, AivenError]:
+        """Remove this user's entry from the shared ACL document; absent entry is success."""
+        ...
+
+
+class AivenPort(AivenProjects, AivenServices, AivenServiceUsers, AivenOpenSearchAcls, Protocol):
+    """Everything the operator asks of Aiven."""

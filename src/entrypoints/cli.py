@@ -1,0 +1,53 @@
+"""The `aivenator` command: one sub-command per module, imported only when used.
+
+Each sub-command module exposes `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("entrypoints.cmd_run", "run the operator against a cluster and Aiven"),
+    "demo": ("entrypoints.cmd_demo", "run the operator on an in-memory cluster and the Aiven simulator"),
+    "render": ("entrypoints.cmd_render", "print the Secrets the operator would write for an AivenApplication"),
+    "fake-aiven": ("entrypoints.cmd_fake_aiven", "serve the Aiven API simulator on a loopback port"),
+    "audit": ("entrypoints.cmd_audit", "read-only operations report over a cluster and Aiven"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aivenator", description="Aiven credentials for Kubernetes workloads")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module_name:
+                    raise
+                continue
+            module.add_arguments(sub_parser)
+            sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args_list if a in SUBCOMMANDS), None)
+    parser = build_parser(only=chosen)
+    args = parser.parse_args(args_list)
+    runner = getattr(args, "_run", None)
+    if runner is None:
+        print(f"aivenator: sub-command {args.command!r} is not available in this build", file=sys.stderr)
+        return 2
+    result: int = runner(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
