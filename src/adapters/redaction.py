@@ -1,0 +1,187 @@
+"""Masking of credentials in text that may reach a log line, an event or an exception message.
+
+Two layers:
+
+* pattern rules for things that look like secrets whoever produced them (PEM blocks, Aiven
+  ``AVNS_`` passwords, ``user:password@`` in URIs, ``"password": "..."`` JSON fields,
+  ``Authorization`` values, ``password=...`` pairs);
+* a registry of exact secret strings seen at run time (the API token, every service-user
+  password and private key the Aiven adapter reads), because a secret without a recognisable
+  shape can only be caught by knowing it.
+
+`redact_text` is a plain function; `RedactingProcessor` wraps it as a structlog processor so the
+operator's logging setup can add it as one more dict → dict step.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
+
+MASK = "[REDACTED]"
+
+#: Strings shorter than this are never registered: masking every "abc" in every log line would
+#: destroy the logs while protecting nothing (Aiven passwords are far longer).
+MIN_SECRET_LENGTH = 6
+
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]{1,64})-----.*?-----END \1-----",
+    re.DOTALL,
+)
+# A PEM block cut off by truncation still leaks key material: mask up to the end of its base64.
+_PEM_OPEN = re.compile(r"-----BEGIN ([A-Z0-9 ]{1,64})-----(?:[A-Za-z0-9+/=\s]|\\[nr])*")
+_AVNS = re.compile(r"AVNS_[A-Za-z0-9_\-]+")
+_URI_USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^/\s:@\"']*):(?P<pw>[^@\s/\"']+)@"
+)
+_SECRET_KEYS = (
+    r"password|passwd|new_password|[a-z_]*_password|access_key|[a-z_]*_access_key|private_key"
+    r"|token|api_token|secret|client_secret|authorization"
+)
+_JSON_FIELD = re.compile(
+    rf"(?P<key>[\"'](?:{_SECRET_KEYS})[\"']\s*:\s*)(?P<q>[\"'])(?P<value>(?:\\.|(?!(?P=q)).)*)(?P=q)",
+    re.IGNORECASE,
+)
+_KV_PAIR = re.compile(rf"(?P<key>\b(?:{_SECRET_KEYS})\s*=\s*)(?P<value>[^\s&,;\"']+)", re.IGNORECASE)
+_AUTH_SCHEME = re.compile(r"\b(?P<scheme>aivenv1|Bearer)\s+(?P<value>[A-Za-z0-9+/=._\-~]{4,})")
+
+
+class SecretRegistry:
+    """Thread-safe set of exact secret strings to mask, bounded (least recently added dropped).
+
+    Fed by the Aiven adapter with the token and every credential it reads; consulted by
+    `redact_text` and the structlog processor.
+    """
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, None] = OrderedDict()
+        self._max = max_entries
+        self._snapshot: tuple[str, ...] = ()
+
+    def add(self, *secrets: str | None) -> None:
+        with self._lock:
+            changed = False
+            for secret in secrets:
+                if not secret or len(secret) < MIN_SECRET_LENGTH:
+                    continue
+                for variant in _variants(secret):
+                    if variant in self._entries:
+                        self._entries.move_to_end(variant)
+                        continue
+                    self._entries[variant] = None
+                    changed = True
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+                changed = True
+            if changed:
+                # Longest first so a secret containing another is masked whole.
+                self._snapshot = tuple(sorted(self._entries, key=len, reverse=True))
+
+    def discard(self, secret: str) -> None:
+        with self._lock:
+            for variant in _variants(secret):
+                self._entries.pop(variant, None)
+            self._snapshot = tuple(sorted(self._entries, key=len, reverse=True))
+
+    def snapshot(self) -> tuple[str, ...]:
+        return self._snapshot
+
+    def __len__(self) -> int:
+        return len(self._snapshot)
+
+    def __contains__(self, secret: object) -> bool:
+        return secret in self._entries
+
+
+def _variants(secret: str) -> tuple[str, ...]:
+    """The secret as it may appear in text: raw, and JSON-escaped (PEM newlines become ``\\n``)."""
+    escaped = secret.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return (secret,) if escaped == secret else (secret, escaped)
+
+
+#: The process-wide registry; the adapter feeds it unless given another one.
+default_registry = SecretRegistry()
+
+
+def redact_text(
+    text: str,
+    known_secrets: Iterable[str] = (),
+    *,
+    registry: SecretRegistry | None = None,
+) -> str:
+    """Return `text` with every credential-looking part and every known secret masked.
+
+    `known_secrets` are extra exact strings for this call; `registry` (default: the process-wide
+    one) supplies the secrets seen so far.
+    """
+    if not text:
+        return text
+    reg = default_registry if registry is None else registry
+    out = text
+    # Exact secrets first: once a PEM block is rewritten, an exact key would no longer match.
+    for secret in (*_filtered(known_secrets), *reg.snapshot()):
+        if secret in out:
+            out = out.replace(secret, MASK)
+    out = _PEM_BLOCK.sub(lambda m: f"-----BEGIN {m.group(1)}-----{MASK}-----END {m.group(1)}-----", out)
+    out = _PEM_OPEN.sub(lambda m: f"-----BEGIN {m.group(1)}-----{MASK}", out)
+    out = _AVNS.sub(MASK, out)
+    out = _URI_USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", out)
+    out = _JSON_FIELD.sub(lambda m: f"{m.group('key')}{m.group('q')}{MASK}{m.group('q')}", out)
+    out = _KV_PAIR.sub(lambda m: f"{m.group('key')}{MASK}", out)
+    out = _AUTH_SCHEME.sub(lambda m: f"{m.group('scheme')} {MASK}", out)
+    return out
+
+
+def _filtered(secrets: Iterable[str]) -> list[str]:
+    found: list[str] = []
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            found.extend(_variants(secret))
+    return sorted(found, key=len, reverse=True)
+
+
+def redact_value(
+    value: Any, known_secrets: Iterable[str] = (), *, registry: SecretRegistry | None = None
+) -> Any:
+    """Redact strings inside a value (str, bytes, mappings, sequences); others are rendered first.
+
+    Non-container, non-scalar objects (exceptions, dataclasses) are turned into their `str` and
+    redacted, since their text is what a renderer would print.
+    """
+    secrets = tuple(known_secrets)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return redact_text(value, secrets, registry=registry)
+    if isinstance(value, bytes | bytearray):
+        return redact_text(bytes(value).decode("utf-8", "replace"), secrets, registry=registry)
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, secrets, registry=registry) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v, secrets, registry=registry) for v in value]
+    return redact_text(str(value), secrets, registry=registry)
+
+
+class RedactingProcessor:
+    """structlog processor: redacts every value of the event dict (including `event`).
+
+    Add it last before the renderer, e.g.
+    ``structlog.configure(processors=[..., RedactingProcessor(), JSONRenderer()])``.
+    Values already rendered by earlier processors (``exception``, ``stack``) are strings and get
+    masked too.
+    """
+
+    def __init__(self, registry: SecretRegistry | None = None, known_secrets: Iterable[str] = ()) -> None:
+        self._registry = registry
+        self._known = tuple(known_secrets)
+
+    def __call__(
+        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key in list(event_dict):
+            event_dict[key] = redact_value(event_dict[key], self._known, registry=self._registry)
+        return event_dict
