@@ -1,0 +1,72 @@
+"""Logging: text and JSON output, levels, and no credential ever reaching a line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from adapters.redaction import SecretRegistry
+from entrypoints.logging_setup import configure_logging, get_logger
+
+TOKEN = "tok_abcdefghijklmnopqrstuvwxyz0123"
+PASSWORD = "AVNS_s3cretPassw0rdValue"
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_aivenator", False):
+            root.removeHandler(handler)
+
+
+def test_json_lines_carry_bound_keys() -> None:
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out, registry=SecretRegistry())
+    get_logger().bind(namespace="team-a", aiven_application="app").info("secret_written", secret_name="s")
+    line = json.loads(out.getvalue().strip())
+    assert line["event"] == "secret_written"
+    assert line["namespace"] == "team-a"
+    assert line["secret_name"] == "s"
+    assert line["level"] == "info"
+
+
+def test_level_filters_lower_events() -> None:
+    out = io.StringIO()
+    configure_logging("warning", "text", stream=out, registry=SecretRegistry())
+    log = get_logger()
+    log.info("quiet_fact")
+    log.warning("loud_fact")
+    text = out.getvalue()
+    assert "quiet_fact" not in text
+    assert "loud_fact" in text
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_no_credential_reaches_a_log_line(fmt: str) -> None:
+    out = io.StringIO()
+    registry = SecretRegistry()
+    configure_logging("debug", fmt, stream=out, registry=registry, secrets=(TOKEN,))
+    registry.add("plain-shaped-secret-xyz")
+    log = get_logger()
+    log.info("token_used", header=f"aivenv1 {TOKEN}", raw=TOKEN)
+    log.warning("aiven_error", body='{"password": "' + PASSWORD + '"}', key=PEM)
+    log.info("nested", data={"x": ["plain-shaped-secret-xyz"]})
+    try:
+        raise RuntimeError(f"boom with {TOKEN}")
+    except RuntimeError:
+        log.exception("failed")
+    logging.getLogger("urllib3").warning("request failed: Authorization: aivenv1 %s", TOKEN)
+    text = out.getvalue()
+    assert "token_used" in text and "aiven_error" in text and "failed" in text
+    for secret in (TOKEN, PASSWORD, "MIIBVgIBADANBgkqhkiG9w0BAQEFAASC", "plain-shaped-secret-xyz"):
+        assert secret not in text
+    assert "[REDACTED]" in text
