@@ -1,0 +1,182 @@
+"""Aiven service-user names (product spec §3) and the ownership predicates built on them.
+
+Compatible formulas, bit-exact with the Go operator:
+
+- ``suffix(generation, name)``: CRC-32 (IEEE, ``zlib.crc32``) of ``f"{generation}{name}"`` as
+  4 big-endian bytes, URL-safe base64 without padding, first 3 characters.
+- Kafka: ``<short_team>_<short_app>_<hash>_<suffix>`` with ``hash`` = 8 lower-case hex digits
+  of CRC-32 of ``f"{namespace}{name}"``, ``short_team = shorten(namespace, "team", 20)`` and
+  ``short_app = shorten(name, namespace, 30)``.
+- OpenSearch: ``<namespace><access_suffix>-<suffix>``.
+- Valkey: ``<app name><access_suffix>-<suffix>``.
+
+Fallback rule (NEW), used only when the compatible name is not a valid Aiven user name
+(longer than 64 characters, a character outside ``[A-Za-z0-9_.-]``, or a leading ``-``/``.``):
+every name is ``stem + tail`` where ``tail`` carries the rotating part (``_<suffix>`` for
+Kafka, ``<access_suffix>-<suffix>`` otherwise) and ``stem`` the owner part. The fallback
+name is ``<head>.<tag><tail>`` where ``tag`` is the 8-hex CRC-32 of the untouched stem and
+``head`` is the stem with invalid characters replaced by ``_``, cut so the whole name is at
+most 64 characters, with leading ``-``/``.`` removed (``<tag><tail>`` when nothing is left).
+The ``.`` marks fallback names (compatible stems of real apps never need it) and the tag
+keeps different long stems apart. The rule depends only on the stem and the tail's length,
+so ownership can be checked for any generation.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from dataclasses import dataclass
+
+from domain.application import Access
+from domain.facts import ServiceType
+
+MAX_USERNAME_LENGTH = 64
+_VALID_USERNAME = re.compile(r"^[A-Za-z0-9_][-._A-Za-z0-9]{0,63}$")
+_INVALID_CHAR = re.compile(r"[^-._A-Za-z0-9]")
+_SUFFIX_CHARS = r"[-_A-Za-z0-9]{3}"
+#: A stand-in for the 3-character generation suffix when checking ownership.
+_PLACEHOLDER_SUFFIX = "AAA"
+
+#: Users Aiven creates itself; never ours, never deleted.
+BUILTIN_USERS = frozenset({"avnadmin", "default", "root", "os-sec-admin", "metrics_user_datadog"})
+
+_KAFKA_SCHEME = re.compile(r"^.+[_.][0-9a-f]{8}_" + _SUFFIX_CHARS + r"$")
+_DASH_SCHEME = re.compile(r"^.+-" + _SUFFIX_CHARS + r"$")
+
+
+@dataclass(frozen=True, slots=True)
+class NameChoice:
+    """A user name and whether it is the compatible formula's (else the fallback rule's)."""
+
+    name: str
+    compatible: bool
+    reason: str = ""
+
+
+def crc32(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8")) & 0xFFFFFFFF
+
+
+def suffix(generation: int, name: str) -> str:
+    digest = crc32(f"{generation}{name}").to_bytes(4, "big")
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")[:3]
+
+
+def access_suffix(access: Access | str | None) -> str:
+    value = str(access) if access is not None else ""
+    if value == Access.ADMIN:
+        return ""
+    if value == Access.WRITE:
+        return "-w"
+    if value == Access.READWRITE:
+        return "-rw"
+    return "-r"
+
+
+def shorten(s: str, prefix: str, maxlen: int) -> str:
+    """Drop `prefix` (unless `s` equals it) and leading dashes, cut to `maxlen`, then drop
+    trailing dashes if more than one character is left."""
+    if s.startswith(prefix) and s != prefix:
+        s = s[len(prefix) :]
+    s = s.lstrip("-")
+    s = s[:maxlen]
+    if len(s) > 1:
+        s = s.rstrip("-")
+    return s
+
+
+def is_valid_username(name: str) -> bool:
+    return bool(_VALID_USERNAME.match(name))
+
+
+def _invalid_reason(name: str) -> str:
+    if len(name) > MAX_USERNAME_LENGTH:
+        return f"compatible name would be {len(name)} characters (Aiven allows {MAX_USERNAME_LENGTH})"
+    if not name:
+        return "compatible name would be empty"
+    if _INVALID_CHAR.search(name):
+        return "compatible name would contain characters Aiven rejects"
+    return "compatible name would start with a character Aiven rejects"
+
+
+def _choose(stem: str, tail: str) -> NameChoice:
+    candidate = stem + tail
+    if is_valid_username(candidate):
+        return NameChoice(candidate, True)
+    tag = f"{crc32(stem):08x}"
+    budget = MAX_USERNAME_LENGTH - len(tail) - len(tag) - 1
+    head = _INVALID_CHAR.sub("_", stem)[: max(budget, 0)].lstrip("-.")
+    name = f"{head}.{tag}{tail}" if head else f"{tag}{tail}"
+    return NameChoice(name, False, _invalid_reason(candidate) + "; used the documented fallback rule")
+
+
+def _kafka_stem(namespace: str, app_name: str) -> str:
+    short_team = shorten(namespace, "team", 20)
+    short_app = shorten(app_name, namespace, 30)
+    return f"{short_team}_{short_app}_{crc32(namespace + app_name):08x}"
+
+
+def kafka_username(namespace: str, app_name: str, generation: int) -> NameChoice:
+    return _choose(_kafka_stem(namespace, app_name), "_" + suffix(generation, app_name))
+
+
+def opensearch_username(namespace: str, app_name: str, generation: int, access: Access | None) -> NameChoice:
+    return _choose(namespace, f"{access_suffix(access)}-{suffix(generation, app_name)}")
+
+
+def valkey_username(app_name: str, generation: int, access: Access | None) -> NameChoice:
+    return _choose(app_name, f"{access_suffix(access)}-{suffix(generation, app_name)}")
+
+
+def username_for(
+    service_type: ServiceType, namespace: str, app_name: str, generation: int, access: Access | None
+) -> NameChoice:
+    if service_type is ServiceType.KAFKA:
+        return kafka_username(namespace, app_name, generation)
+    if service_type is ServiceType.OPENSEARCH:
+        return opensearch_username(namespace, app_name, generation, access)
+    return valkey_username(app_name, generation, access)
+
+
+def is_builtin(username: str) -> bool:
+    return username in BUILTIN_USERS
+
+
+def matches_our_scheme(service_type: ServiceType, username: str) -> bool:
+    """Could this user name have been produced by our naming rules (any app, any generation)?"""
+    if is_builtin(username) or not is_valid_username(username):
+        return False
+    if service_type is ServiceType.KAFKA:
+        return bool(_KAFKA_SCHEME.match(username))
+    return bool(_DASH_SCHEME.match(username))
+
+
+def _same_but_suffix(expected_with_placeholder: str, username: str) -> bool:
+    head = expected_with_placeholder[: -len(_PLACEHOLDER_SUFFIX)]
+    return (
+        len(username) == len(expected_with_placeholder)
+        and username.startswith(head)
+        and bool(re.fullmatch(_SUFFIX_CHARS, username[len(head) :]))
+    )
+
+
+def owner_matches(service_type: ServiceType, username: str, namespace: str, app_name: str) -> bool:
+    """Does `username` belong to `namespace`/`app_name` under our rules, for any generation?
+
+    Kafka names embed a hash of namespace and app, so the check is exact. OpenSearch names carry
+    only the namespace (any app of the namespace matches) and Valkey names only the app name
+    (any namespace matches): for those, the finalizer must also check that the Aiven service is
+    owned by the Secret's namespace (`domain.actions.RequiredObject`). Built-in users never match.
+    """
+    if is_builtin(username) or not is_valid_username(username):
+        return False
+    if service_type is ServiceType.KAFKA:
+        expected = _choose(_kafka_stem(namespace, app_name), "_" + _PLACEHOLDER_SUFFIX).name
+        return _same_but_suffix(expected, username)
+    stem = namespace if service_type is ServiceType.OPENSEARCH else app_name
+    return any(
+        _same_but_suffix(_choose(stem, f"{access_suffix(a)}-{_PLACEHOLDER_SUFFIX}").name, username)
+        for a in Access
+    )
