@@ -79,13 +79,19 @@ def test_both_aiven_and_bearer_schemes_are_accepted(fake: FakeAiven, scheme: str
 
 
 def test_unknown_query_parameters_are_ignored(api: httpx.Client) -> None:
-    response = api.get(f"{BASE}/service/kafka", params={"limit": "999", "whatever": "x", "include_secrets": "true"})
+    response = api.get(
+        f"{BASE}/service/kafka", params={"limit": "999", "whatever": "x", "include_secrets": "true"}
+    )
     assert response.status_code == 200
     assert response.json()["service"]["service_name"] == "kafka"
 
 
 def test_unknown_project_is_404_project_does_not_exist(api: httpx.Client) -> None:
-    for path in ("/v1/project/nope/kms/ca", "/v1/project/nope/service/kafka", "/v1/project/nope/service/kafka/user/x"):
+    for path in (
+        "/v1/project/nope/kms/ca",
+        "/v1/project/nope/service/kafka",
+        "/v1/project/nope/service/kafka/user/x",
+    ):
         response = api.get(path)
         assert response.status_code == 404
         assert error_of(response) == "Project does not exist"
@@ -118,7 +124,9 @@ def test_routing_uses_decoded_path_segments(fake: FakeAiven) -> None:
 # ---- project CA ----------------------------------------------------------------------------------
 
 
-def test_project_ca_is_a_stable_self_signed_ca_under_the_certificate_key(api: httpx.Client, fake: FakeAiven) -> None:
+def test_project_ca_is_a_stable_self_signed_ca_under_the_certificate_key(
+    api: httpx.Client, fake: FakeAiven
+) -> None:
     first = api.get(f"{BASE}/kms/ca")
     assert first.status_code == 200
     assert set(first.json()) == {"certificate"}
@@ -244,7 +252,9 @@ def test_created_user_shows_up_in_get_and_in_the_service_users(api: httpx.Client
 
 
 def test_duplicate_user_is_409_already_exists(api: httpx.Client) -> None:
-    assert api.post(f"{BASE}/service/opensearch-team-a-logs/user", json={"username": "dup"}).status_code == 200
+    assert (
+        api.post(f"{BASE}/service/opensearch-team-a-logs/user", json={"username": "dup"}).status_code == 200
+    )
     again = api.post(f"{BASE}/service/opensearch-team-a-logs/user", json={"username": "dup"})
     assert again.status_code == 409
     assert "already exists" in error_of(again)
@@ -265,7 +275,9 @@ def test_duplicate_user_is_409_already_exists(api: httpx.Client) -> None:
         ({"username": "ok", "access_control": {"valkey_acl_keys": "*"}}, "valkey_acl_keys"),
     ],
 )
-def test_invalid_create_bodies_are_400_invalid_input(api: httpx.Client, body: dict[str, Any], reason: str) -> None:
+def test_invalid_create_bodies_are_400_invalid_input(
+    api: httpx.Client, body: dict[str, Any], reason: str
+) -> None:
     response = api.post(f"{BASE}/service/valkey-team-a-cache/user", json=body)
     assert response.status_code == 400
     message = error_of(response)
@@ -274,7 +286,9 @@ def test_invalid_create_bodies_are_400_invalid_input(api: httpx.Client, body: di
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"username"'])
 def test_non_object_bodies_are_400(api: httpx.Client, raw: bytes) -> None:
-    response = api.post(f"{BASE}/service/kafka/user", content=raw, headers={"content-type": "application/json"})
+    response = api.post(
+        f"{BASE}/service/kafka/user", content=raw, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert error_of(response).startswith("Invalid input: ")
 
@@ -381,7 +395,8 @@ def test_put_answers_always_redact(api: httpx.Client) -> None:
 def test_reset_credentials_with_a_chosen_password(api: httpx.Client, fake: FakeAiven) -> None:
     before = api.post(f"{BASE}/service/kafka/user", json={"username": "rot"}).json()["user"]
     response = api.put(
-        f"{BASE}/service/kafka/user/rot", json={"operation": "reset-credentials", "new_password": "s3cret-pass"}
+        f"{BASE}/service/kafka/user/rot",
+        json={"operation": "reset-credentials", "new_password": "s3cret-pass"},
     )
     assert response.status_code == 200
     assert response.json()["service"]["service_name"] == "kafka"
@@ -425,7 +440,9 @@ def test_valkey_access_control_is_stored_on_create_and_replaced_by_set_access_co
         "valkey_acl_keys": ["*"],
         "valkey_acl_channels": ["*"],
     }
-    created = api.post(f"{BASE}/service/valkey-team-a-cache/user", json={"username": "v1", "access_control": acl})
+    created = api.post(
+        f"{BASE}/service/valkey-team-a-cache/user", json={"username": "v1", "access_control": acl}
+    )
     assert created.json()["user"]["access_control"] == acl
     new_acl = {
         "valkey_acl_categories": ["-@all", "+@write"],
@@ -433,7 +450,8 @@ def test_valkey_access_control_is_stored_on_create_and_replaced_by_set_access_co
         "valkey_acl_keys": ["app:*"],
     }
     response = api.put(
-        f"{BASE}/service/valkey-team-a-cache/user/v1", json={"operation": "set-access-control", "access_control": new_acl}
+        f"{BASE}/service/valkey-team-a-cache/user/v1",
+        json={"operation": "set-access-control", "access_control": new_acl},
     )
     assert response.status_code == 200
     assert fake.users(P, "valkey-team-a-cache")["v1"]["access_control"] == {
@@ -547,7 +565,7 @@ def test_kafka_acl_add_returns_the_full_list_and_stays_in_sync_with_the_service(
     response = api.post(ACL, json=entry)
     assert response.status_code == 200
     acl = response.json()["acl"]
-    assert [a["id"] for a in acl][0] == "default"
+    assert acl[0]["id"] == "default"
     added = acl[-1]
     assert re.fullmatch(r"acl[0-9a-f]+", added["id"])
     assert {k: added[k] for k in entry} == entry
@@ -637,11 +655,15 @@ def test_concurrent_creates_of_one_name_yield_one_success(fake: FakeAiven) -> No
 
     def create(name: str) -> None:
         with client_for(fake) as api:
-            status = api.post(f"{BASE}/service/opensearch-team-a-logs/user", json={"username": name}).status_code
+            status = api.post(
+                f"{BASE}/service/opensearch-team-a-logs/user", json={"username": name}
+            ).status_code
         with lock:
             results.append(status)
 
-    threads = [threading.Thread(target=create, args=(name,)) for name in ["same"] * 6 + [f"u{i}" for i in range(6)]]
+    threads = [
+        threading.Thread(target=create, args=(name,)) for name in ["same"] * 6 + [f"u{i}" for i in range(6)]
+    ]
     for t in threads:
         t.start()
     for t in threads:
