@@ -78,6 +78,17 @@ PROTECTED_USERS = frozenset({"avnadmin", "default"})
 
 _MAX_MESSAGE = 300
 _TRY_AGAIN = re.compile(r"try again in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_SECRET_WORDS = re.compile(r"credential|passw|secret|token|private|certificate|api.?key", re.IGNORECASE)
+# Long runs mixing letters and digits look like generated secrets; names we generate are shorter
+# than this or contain separators every few characters.
+_LONG_OPAQUE = re.compile(r"[A-Za-z0-9+/=]{20,}")
+
+
+def _mask_opaque(match: re.Match[str]) -> str:
+    word = match.group(0)
+    has_alpha = any(c.isalpha() for c in word)
+    has_digit = any(c.isdigit() for c in word)
+    return "[REDACTED]" if has_alpha and has_digit else word
 
 
 def _version() -> str:
@@ -808,7 +819,10 @@ class AivenHttp:
             text = ""
         if not text:
             return f"HTTP {response.status_code}"
-        text = redact_text(text, registry=self._secrets)
+        if _SECRET_WORDS.search(text):
+            # A message about credentials may quote one we have never seen: keep none of it.
+            return f"HTTP {response.status_code} (message withheld)"
+        text = _LONG_OPAQUE.sub(_mask_opaque, redact_text(text, registry=self._secrets))
         if len(text) > _MAX_MESSAGE:
             text = text[:_MAX_MESSAGE] + "…"
         # Truncation can cut a secret's pattern in half: redact once more on the final text.

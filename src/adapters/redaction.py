@@ -90,6 +90,10 @@ class SecretRegistry:
     def snapshot(self) -> tuple[str, ...]:
         return self._snapshot
 
+    def __bool__(self) -> bool:
+        # An empty registry is still a registry (`registry or default` must not replace it).
+        return True
+
     def __len__(self) -> int:
         return len(self._snapshot)
 

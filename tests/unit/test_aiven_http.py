@@ -1,0 +1,690 @@
+"""The Aiven httpx adapter against the simulator's MockTransport, on a fake clock.
+
+The simulator and the adapter share one fake monotonic clock, so the simulator's request log
+timestamps show exactly when each request was sent, and sleeps cost no wall time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+from returns.result import Failure, Success
+
+from adapters.aiven_budget import RequestBudget
+from adapters.aiven_http import AivenHttp, RetryPolicy
+from adapters.fake_aiven.core import FakeAiven
+from adapters.redaction import SecretRegistry
+from domain.facts import (
+    Conflict,
+    NotFound,
+    OpenSearchRule,
+    Rejected,
+    ServiceType,
+    Throttled,
+    Unavailable,
+    ValkeyAccessControl,
+)
+from domain.ports import AivenPort
+
+TOKEN = "unit-test-token-7f3a9c"
+PROJECT = "proj"
+
+
+class FakeTime:
+    """A monotonic clock whose sleep advances it; thread-safe enough for sequential tests."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += max(0.0, seconds)
+
+
+def make_fake(clock: FakeTime | None = None) -> FakeAiven:
+    fake = FakeAiven(token=TOKEN, monotonic=clock, sleep=clock.sleep if clock else None)
+    fake.add_service(PROJECT, "kafka", "kafka")
+    fake.add_service(PROJECT, "os", "opensearch")
+    fake.add_service(PROJECT, "vk", "valkey", replica=True)
+    fake.add_service(PROJECT, "slow", "kafka", state="REBUILDING")
+    return fake
+
+
+def make_adapter(
+    fake: FakeAiven | None,
+    clock: FakeTime,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    budget: RequestBudget | None = None,
+    observer: Callable[[str, str, float], None] | None = None,
+    secrets: SecretRegistry | None = None,
+    cache_ttl: float = 300.0,
+) -> AivenHttp:
+    assert fake is not None or transport is not None
+    return AivenHttp(
+        "https://aiven.test",
+        TOKEN,
+        transport=transport if transport is not None else fake.mock_transport(),  # type: ignore[union-attr]
+        retry=retry or RetryPolicy(),
+        budget=budget,
+        clock=clock,
+        sleep=clock.sleep,
+        random=lambda: 0.5,
+        observer=observer,
+        secrets=secrets if secrets is not None else SecretRegistry(),
+        cache_ttl=cache_ttl,
+    )
+
+
+@pytest.fixture
+def clock() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def fake(clock: FakeTime) -> FakeAiven:
+    return make_fake(clock)
+
+
+@pytest.fixture
+def aiven(fake: FakeAiven, clock: FakeTime) -> Iterator[AivenHttp]:
+    adapter = make_adapter(fake, clock)
+    yield adapter
+    adapter.close()
+
+
+def ops(fake: FakeAiven) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in fake.request_log]
+
+
+def user_path(service: str, user: str) -> str:
+    return f"/v1/project/{PROJECT}/service/{service}/user/{user}"
+
+
+# --- wiring --------------------------------------------------------------------------------------
+
+
+def test_satisfies_the_port_and_sends_token_user_agent_and_include_secrets(clock: FakeTime) -> None:
+    seen: list[httpx.Request] = []
+    fake = make_fake(clock)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return fake.handle(request)
+
+    port: AivenPort = make_adapter(None, clock, transport=httpx.MockTransport(handler))
+    assert isinstance(port.ensure_user(PROJECT, "kafka", "app_one"), Success)
+    assert seen, "no request sent"
+    for request in seen:
+        assert request.headers["authorization"] == f"aivenv1 {TOKEN}"
+        assert request.headers["user-agent"].startswith("aivenator/")
+        assert request.url.path.startswith("/v1/project/")
+    gets = [r for r in seen if r.method == "GET"]
+    assert gets and all(r.url.params.get("include_secrets") == "true" for r in gets)
+
+
+def test_base_url_with_trailing_v1_is_accepted(fake: FakeAiven, clock: FakeTime) -> None:
+    adapter = AivenHttp(
+        "https://aiven.test/v1/", TOKEN, transport=fake.mock_transport(), clock=clock, sleep=clock.sleep
+    )
+    assert isinstance(adapter.project_ca(PROJECT), Success)
+
+
+# --- service facts -------------------------------------------------------------------------------
+
+
+def test_service_facts_pick_the_certificate_listener_and_schema_registry(
+    aiven: AivenHttp, fake: FakeAiven
+) -> None:
+    facts = aiven.service(PROJECT, "kafka").unwrap()
+    assert facts.service_type is ServiceType.KAFKA and facts.usable
+    assert "avnadmin" in facts.usernames
+    comps = _components(fake, "kafka")
+    cert = next(
+        c for c in comps if c["component"] == "kafka" and c["kafka_authentication_method"] == "certificate"
+    )
+    sasl = next(c for c in comps if c["component"] == "kafka" and c["kafka_authentication_method"] == "sasl")
+    kafka = facts.endpoint("kafka")
+    assert kafka is not None and kafka.port == cert["port"] and kafka.port != sasl["port"]
+    assert facts.endpoint("schema_registry") is not None
+    assert facts.endpoint("opensearch") is None
+
+
+def test_service_facts_for_opensearch_and_valkey_with_replica(aiven: AivenHttp) -> None:
+    os_facts = aiven.service(PROJECT, "os").unwrap()
+    assert os_facts.endpoint("opensearch") is not None
+    assert os_facts.endpoint("opensearch_dashboards") is not None
+    vk = aiven.service(PROJECT, "vk").unwrap()
+    primary, replica = vk.endpoint("valkey"), vk.endpoint("valkey_replica")
+    assert primary is not None and replica is not None and primary != replica
+    assert vk.usernames == ("default",)
+
+
+def test_endpoints_prefer_dynamic_route_then_first_match(clock: FakeTime) -> None:
+    service = {
+        "service_name": "k",
+        "service_type": "kafka",
+        "state": "RUNNING",
+        "users": [],
+        "components": [
+            {
+                "component": "kafka",
+                "host": "sasl",
+                "port": 1,
+                "usage": "primary",
+                "kafka_authentication_method": "sasl",
+            },
+            {"component": "kafka", "host": "private", "port": 2, "route": "private", "usage": "primary"},
+            {"component": "kafka", "host": "dyn", "port": 3, "route": "dynamic", "usage": "primary"},
+            {
+                "component": "schema_registry",
+                "host": "sr1",
+                "port": 4,
+                "route": "private",
+                "usage": "primary",
+            },
+            {"component": "schema_registry", "host": "sr2", "port": 5, "route": "public", "usage": "primary"},
+        ],
+    }
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"service": service}))
+    facts = make_adapter(None, clock, transport=transport).service(PROJECT, "k").unwrap()
+    assert facts.endpoint("kafka") == type(facts.endpoint("kafka"))("dyn", 3)  # type: ignore[misc]
+    sr = facts.endpoint("schema_registry")
+    assert sr is not None and sr.host == "sr1"
+
+
+def test_unknown_service_type_is_rejected(clock: FakeTime) -> None:
+    body = {"service": {"service_name": "pg", "service_type": "pg", "state": "RUNNING"}}
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json=body))
+    result = make_adapter(None, clock, transport=transport).service(PROJECT, "pg")
+    assert isinstance(result, Failure) and isinstance(result.failure(), Rejected)
+
+
+def _components(fake: FakeAiven, service: str) -> list[dict[str, Any]]:
+    outcome = fake.process(
+        "GET", f"/v1/project/{PROJECT}/service/{service}", {"authorization": f"aivenv1 {TOKEN}"}, b""
+    )
+    assert not hasattr(outcome, "kind")
+    body = outcome.body  # type: ignore[union-attr]
+    assert body is not None
+    comps: list[dict[str, Any]] = body["service"]["components"]
+    return comps
+
+
+# --- ensure_user ---------------------------------------------------------------------------------
+
+
+def test_cold_kafka_user_is_created_with_full_credentials_in_three_requests(
+    aiven: AivenHttp, fake: FakeAiven
+) -> None:
+    user = aiven.ensure_user(PROJECT, "kafka", "team_app_1").unwrap()
+    assert user.username == "team_app_1" and user.password
+    assert user.access_cert and "BEGIN CERTIFICATE" in user.access_cert
+    assert user.access_key and "PRIVATE KEY" in user.access_key
+    assert user.cert_not_valid_after is not None
+    assert ops(fake) == [
+        ("GET", f"/v1/project/{PROJECT}/service/kafka"),
+        ("GET", user_path("kafka", "team_app_1")),
+        ("POST", f"/v1/project/{PROJECT}/service/kafka/user"),
+    ]
+    assert aiven.request_counts() == {"ServiceGet": 1, "ServiceUserGet": 1, "ServiceUserCreate": 1}
+    assert "team_app_1" in fake.users(PROJECT, "kafka")
+
+
+def test_warm_ensure_uses_cached_service_facts_and_one_get(aiven: AivenHttp, fake: FakeAiven) -> None:
+    aiven.ensure_user(PROJECT, "kafka", "team_app_1").unwrap()
+    before = len(fake.request_log)
+    again = aiven.ensure_user(PROJECT, "kafka", "team_app_1").unwrap()
+    assert again.username == "team_app_1"
+    assert ops(fake)[before:] == [("GET", user_path("kafka", "team_app_1"))]
+    # and the cached facts learnt about the new user without another GET
+    assert "team_app_1" in aiven.service(PROJECT, "kafka").unwrap().usernames
+    assert aiven.request_counts()["ServiceGet"] == 1
+
+
+def test_existing_user_is_adopted_without_create(aiven: AivenHttp, fake: FakeAiven) -> None:
+    fake.add_user(PROJECT, "kafka", "already_there")
+    user = aiven.ensure_user(PROJECT, "kafka", "already_there").unwrap()
+    assert user.password == fake.users(PROJECT, "kafka")["already_there"]["password"]
+    assert not [m for m, _ in ops(fake) if m == "POST"]
+
+
+def test_create_conflict_means_someone_else_made_it_and_we_adopt_it(clock: FakeTime) -> None:
+    fake = make_fake(clock)
+    state = {"first_get": True}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = fake.handle(request)
+        if request.method == "GET" and request.url.path.endswith("/user/racer") and state["first_get"]:
+            state["first_get"] = False
+            fake.add_user(PROJECT, "kafka", "racer")  # another process wins between our GET and POST
+        return response
+
+    aiven = make_adapter(None, clock, transport=httpx.MockTransport(handler))
+    user = aiven.ensure_user(PROJECT, "kafka", "racer").unwrap()
+    assert user.password == fake.users(PROJECT, "kafka")["racer"]["password"]
+    statuses = [
+        (r.method, r.status) for r in fake.request_log if r.path.endswith("racer") or r.method == "POST"
+    ]
+    assert ("POST", 409) in statuses
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["500-after-commit", "dropped-after-commit"])
+def test_commit_then_fail_on_create_leaves_exactly_one_user(
+    aiven: AivenHttp, fake: FakeAiven, drop: bool
+) -> None:
+    fake.faults.commit_then_fail(method="POST", path=r"/user$", times=1, drop=drop)
+    user = aiven.ensure_user(PROJECT, "kafka", "committed").unwrap()
+    users = fake.users(PROJECT, "kafka")
+    assert list(users).count("committed") == 1
+    assert user.password == users["committed"]["password"]
+    # never a blind second POST: the adapter read first and adopted the committed user
+    assert len(fake.requests_matching("POST", r"/user$")) == 1
+
+
+def test_404_lag_after_create_is_tolerated(aiven: AivenHttp, fake: FakeAiven, clock: FakeTime) -> None:
+    fake.faults.user_lag(reads=2)
+    fake.faults.commit_then_fail(method="POST", path=r"/user$", times=1)  # forces reads after create
+    user = aiven.ensure_user(PROJECT, "kafka", "laggy").unwrap()
+    assert user.username == "laggy" and user.access_key
+    assert list(fake.users(PROJECT, "kafka")).count("laggy") == 1
+    # the lagging read after the failed create looked like "absent"; the repeat create answered
+    # 409, and the adapter adopted the user through the remaining lag
+    assert [r.status for r in fake.requests_matching("POST", r"/user$")] == [500, 409]
+    assert [r.status for r in fake.requests_matching("GET", r"/user/laggy$")][-2:] == [404, 200]
+
+
+def test_empty_password_right_after_create_is_reread(clock: FakeTime) -> None:
+    fake = make_fake(clock)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = fake.handle(request)
+        if request.method == "POST":
+            body = response.json()
+            body["user"]["password"] = ""
+            return httpx.Response(200, json=body)
+        return response
+
+    aiven = make_adapter(None, clock, transport=httpx.MockTransport(handler))
+    user = aiven.ensure_user(PROJECT, "kafka", "fresh").unwrap()
+    assert user.password == fake.users(PROJECT, "kafka")["fresh"]["password"]
+
+
+def test_transient_5xx_on_read_is_retried_with_backoff(
+    aiven: AivenHttp, fake: FakeAiven, clock: FakeTime
+) -> None:
+    fake.faults.error(503, method="GET", path=r"/user/", times=2)
+    assert isinstance(aiven.ensure_user(PROJECT, "kafka", "flaky"), Success)
+    assert len(clock.sleeps) == 2 and clock.sleeps[1] > clock.sleeps[0] > 0
+
+
+def test_persistent_5xx_gives_up_as_unavailable_within_budget(fake: FakeAiven, clock: FakeTime) -> None:
+    aiven = make_adapter(fake, clock, retry=RetryPolicy(attempts=4, call_budget=5.0))
+    fake.faults.error(500, path=r"/user")
+    start = clock()
+    result = aiven.ensure_user(PROJECT, "kafka", "doomed")
+    assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
+    assert clock() - start <= 5.0
+    assert len(fake.requests_matching("GET", r"/user/doomed$")) == 4
+
+
+def test_bad_username_is_rejected_without_retries(aiven: AivenHttp, fake: FakeAiven) -> None:
+    result = aiven.ensure_user(PROJECT, "kafka", "-bad name!")
+    assert isinstance(result, Failure)
+    error = result.failure()
+    assert isinstance(error, Rejected) and error.status == 400
+    assert "Invalid input" in error.message
+    assert len(fake.requests_matching("POST")) == 1
+
+
+def test_service_not_running_is_unavailable_before_any_user_call(aiven: AivenHttp, fake: FakeAiven) -> None:
+    result = aiven.ensure_user(PROJECT, "slow", "x_user")
+    assert result == Failure(Unavailable("service slow is REBUILDING"))
+    assert not fake.requests_matching(path=r"/user")
+    # and it is looked at again soon, not cached for the whole TTL
+    fake.set_service_state(PROJECT, "slow", "RUNNING")
+    assert isinstance(aiven.ensure_user(PROJECT, "slow", "x_user"), Failure)  # still cached briefly
+
+
+def test_unusable_state_is_rechecked_after_short_ttl(
+    aiven: AivenHttp, fake: FakeAiven, clock: FakeTime
+) -> None:
+    assert isinstance(aiven.ensure_user(PROJECT, "slow", "x_user"), Failure)
+    fake.set_service_state(PROJECT, "slow", "RUNNING")
+    clock.sleep(RetryPolicy().unusable_ttl + 0.1)
+    assert isinstance(aiven.ensure_user(PROJECT, "slow", "x_user"), Success)
+
+
+def test_missing_service_is_not_found(aiven: AivenHttp) -> None:
+    result = aiven.ensure_user(PROJECT, "nope", "u_1")
+    assert isinstance(result, Failure) and isinstance(result.failure(), NotFound)
+
+
+def test_transport_errors_never_escape(clock: FakeTime) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    aiven = make_adapter(None, clock, transport=httpx.MockTransport(handler))
+    for call in (
+        lambda: aiven.project_ca(PROJECT),
+        lambda: aiven.service(PROJECT, "kafka"),
+        lambda: aiven.ensure_user(PROJECT, "kafka", "u_1"),
+        lambda: aiven.delete_user(PROJECT, "kafka", "u_1"),
+        lambda: aiven.put_user_rules(PROJECT, "os", "u_1", ()),
+    ):
+        result = call()
+        assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
+
+
+def test_timeouts_and_resets_are_unavailable_then_retried(aiven: AivenHttp, fake: FakeAiven) -> None:
+    fake.faults.timeout(method="GET", path=r"/kms/ca", times=1)
+    fake.faults.reset(method="GET", path=r"/kms/ca", times=1)
+    assert isinstance(aiven.project_ca(PROJECT), Success)
+    assert [r.status for r in fake.requests_matching("GET", r"/kms/ca")] == ["dropped", "dropped", 200]
+
+
+def test_malformed_success_body_is_unavailable(clock: FakeTime) -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=b"<html>gateway</html>"))
+    result = make_adapter(None, clock, transport=transport).project_ca(PROJECT)
+    assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
+
+
+def test_other_statuses_are_classified(clock: FakeTime) -> None:
+    for status, kind in (
+        (401, Rejected),
+        (403, Rejected),
+        (404, NotFound),
+        (409, Conflict),
+        (408, Unavailable),
+    ):
+        transport = httpx.MockTransport(lambda r, s=status: httpx.Response(s, json={"message": "nope"}))
+        result = make_adapter(None, clock, transport=transport).project_ca(PROJECT)
+        assert isinstance(result, Failure) and isinstance(result.failure(), kind), status
+
+
+# --- throttling and the request budget -----------------------------------------------------------
+
+
+def test_429_is_honoured_exactly_and_converges(aiven: AivenHttp, fake: FakeAiven) -> None:
+    fake.faults.throttle(retry_after=1, path=r"/kms/ca", times=2)
+    assert isinstance(aiven.project_ca(PROJECT), Success)
+    log = fake.requests_matching("GET", r"/kms/ca")
+    assert [r.status for r in log] == [429, 429, 200]
+    for previous, current in zip(log, log[1:], strict=False):
+        assert current.at - previous.at >= 1.0
+
+
+def test_429_pauses_every_caller_of_the_shared_budget(fake: FakeAiven, clock: FakeTime) -> None:
+    budget = RequestBudget(rate=None)
+    one = make_adapter(fake, clock, budget=budget, retry=RetryPolicy(call_budget=1.0))
+    two = make_adapter(fake, clock, budget=budget, retry=RetryPolicy(call_budget=10.0))
+    fake.faults.throttle(retry_after=2, path=r"/kms/ca", times=1)
+    one_result = one.project_ca(PROJECT)
+    # `one` cannot wait 2 s within its 1 s budget: it hands the wait back instead of sleeping
+    assert isinstance(one_result, Failure) and isinstance(one_result.failure(), Throttled)
+    throttled_at = fake.requests_matching(path=r"/kms/ca")[0].at
+    assert clock() == throttled_at
+    # `two` talks to another endpoint but shares the budget: it waits out the pause first
+    assert isinstance(two.service(PROJECT, "kafka"), Success)
+    service_get = fake.requests_matching("GET", r"/service/kafka$")[0]
+    assert service_get.at - throttled_at >= 2.0
+
+
+def test_retry_after_longer_than_the_call_budget_returns_throttled_without_waiting(
+    fake: FakeAiven, clock: FakeTime
+) -> None:
+    aiven = make_adapter(fake, clock, retry=RetryPolicy(call_budget=10.0))
+    fake.faults.throttle(retry_after=30, path=r"/kms/ca")
+    start = clock()
+    result = aiven.project_ca(PROJECT)
+    assert isinstance(result, Failure)
+    error = result.failure()
+    assert isinstance(error, Throttled) and 29.0 <= error.retry_after <= 30.0
+    assert clock() == start and len(fake.requests_matching(path=r"/kms/ca")) == 1
+    # the next call does not send before the pause elapsed either
+    again = aiven.service(PROJECT, "kafka")
+    assert isinstance(again, Failure) and isinstance(again.failure(), Throttled)
+    assert len(fake.request_log) == 1
+
+
+def test_throttle_without_header_uses_the_message(clock: FakeTime) -> None:
+    body = {"message": "Rate limit 120 exceeded - try again in 28s", "errors": []}
+    transport = httpx.MockTransport(lambda r: httpx.Response(429, json=body))
+    result = make_adapter(None, clock, transport=transport).project_ca(PROJECT)
+    assert isinstance(result, Failure)
+    error = result.failure()
+    assert isinstance(error, Throttled) and error.retry_after == pytest.approx(28.0)
+
+
+def test_client_budget_spreads_requests_and_answers_throttled_when_spent(
+    fake: FakeAiven, clock: FakeTime
+) -> None:
+    budget = RequestBudget(rate=2.0, burst=2)
+    aiven = make_adapter(fake, clock, budget=budget, retry=RetryPolicy(call_budget=0.2))
+    assert isinstance(aiven.project_ca(PROJECT), Success)
+    assert isinstance(aiven.service(PROJECT, "kafka"), Success)
+    spent = aiven.service(PROJECT, "os")
+    assert isinstance(spent, Failure)
+    error = spent.failure()
+    assert isinstance(error, Throttled) and "budget" in error.message
+    assert error.retry_after == pytest.approx(0.5)
+    clock.sleep(0.5)
+    assert isinstance(aiven.service(PROJECT, "os"), Success)
+
+
+def test_rate_limited_server_is_never_hit_before_retry_after(fake: FakeAiven, clock: FakeTime) -> None:
+    aiven = make_adapter(fake, clock, retry=RetryPolicy(attempts=5, call_budget=30.0))
+    fake.faults.rate_limit(3, window_s=2.0)
+    for name in ("a_1", "a_2", "a_3", "a_4"):
+        assert isinstance(aiven.ensure_user(PROJECT, "kafka", name), Success)
+    log = fake.request_log
+    for index, entry in enumerate(log):
+        if entry.status == 429:
+            nxt = log[index + 1]
+            assert nxt.at - entry.at >= 1.0
+
+
+# --- delete and access control -------------------------------------------------------------------
+
+
+def test_delete_user_and_missing_things_count_as_success(aiven: AivenHttp, fake: FakeAiven) -> None:
+    fake.add_user(PROJECT, "kafka", "bye")
+    assert aiven.delete_user(PROJECT, "kafka", "bye") == Success(None)
+    assert "bye" not in fake.users(PROJECT, "kafka")
+    assert aiven.delete_user(PROJECT, "kafka", "bye") == Success(None)
+    assert aiven.delete_user(PROJECT, "no-such-service", "bye") == Success(None)
+    assert aiven.delete_user("no-such-project", "kafka", "bye") == Success(None)
+
+
+def test_delete_refuses_built_in_admins(aiven: AivenHttp, fake: FakeAiven) -> None:
+    result = aiven.delete_user(PROJECT, "kafka", "avnadmin")
+    assert isinstance(result, Failure) and isinstance(result.failure(), Rejected)
+    assert not fake.request_log
+
+
+def test_delete_5xx_is_unavailable(aiven: AivenHttp, fake: FakeAiven) -> None:
+    fake.faults.error(502, method="DELETE")
+    fake.add_user(PROJECT, "kafka", "stuck")
+    result = aiven.delete_user(PROJECT, "kafka", "stuck")
+    assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
+
+
+READ = ValkeyAccessControl(
+    categories=("-@all", "+@connection", "+@read"), commands=("+info",), keys=("*",), channels=("*",)
+)
+WRITE = ValkeyAccessControl(
+    categories=("-@all", "+@connection", "+@write"), commands=("+info",), keys=("*",), channels=("*",)
+)
+
+
+def test_valkey_user_is_created_with_access_control(aiven: AivenHttp, fake: FakeAiven) -> None:
+    user = aiven.ensure_user(PROJECT, "vk", "app-r-abc", READ).unwrap()
+    assert user.access_control == READ
+    assert fake.users(PROJECT, "vk")["app-r-abc"]["access_control"]["valkey_acl_categories"] == list(
+        READ.categories
+    )
+
+
+def test_valkey_user_with_other_access_control_is_corrected(aiven: AivenHttp, fake: FakeAiven) -> None:
+    aiven.ensure_user(PROJECT, "vk", "app-rw-abc", READ).unwrap()
+    user = aiven.ensure_user(PROJECT, "vk", "app-rw-abc", WRITE).unwrap()
+    assert user.access_control == WRITE
+    assert fake.users(PROJECT, "vk")["app-rw-abc"]["access_control"]["valkey_acl_categories"] == list(
+        WRITE.categories
+    )
+    assert len(fake.requests_matching("PUT", r"/user/app-rw-abc$")) == 1
+    # already right: no further change
+    aiven.ensure_user(PROJECT, "vk", "app-rw-abc", WRITE).unwrap()
+    assert len(fake.requests_matching("PUT")) == 1
+
+
+def test_set_access_control_directly(aiven: AivenHttp, fake: FakeAiven) -> None:
+    aiven.ensure_user(PROJECT, "vk", "app-x", READ).unwrap()
+    assert aiven.set_access_control(PROJECT, "vk", "app-x", WRITE) == Success(None)
+    assert aiven.get_user(PROJECT, "vk", "app-x").unwrap().access_control == WRITE
+    missing = aiven.set_access_control(PROJECT, "vk", "ghost", WRITE)
+    assert isinstance(missing, Failure) and isinstance(missing.failure(), NotFound)
+
+
+# --- caches --------------------------------------------------------------------------------------
+
+
+def test_project_ca_and_service_are_cached_until_ttl(fake: FakeAiven, clock: FakeTime) -> None:
+    aiven = make_adapter(fake, clock, cache_ttl=60.0)
+    ca = aiven.project_ca(PROJECT).unwrap()
+    assert ca == fake.project_ca_pem(PROJECT)
+    assert aiven.project_ca(PROJECT).unwrap() == ca
+    aiven.service(PROJECT, "kafka").unwrap()
+    aiven.service(PROJECT, "kafka").unwrap()
+    assert aiven.request_counts() == {"ProjectKmsGetCA": 1, "ServiceGet": 1}
+    clock.sleep(61)
+    aiven.project_ca(PROJECT).unwrap()
+    aiven.service(PROJECT, "kafka").unwrap()
+    assert aiven.request_counts() == {"ProjectKmsGetCA": 2, "ServiceGet": 2}
+
+
+def test_errors_are_not_cached_and_user_errors_invalidate_facts(aiven: AivenHttp, fake: FakeAiven) -> None:
+    fake.faults.error(500, method="GET", path=r"/service/kafka$", times=3)
+    assert isinstance(aiven.service(PROJECT, "kafka"), Failure)
+    assert isinstance(aiven.service(PROJECT, "kafka"), Success)
+    gets_before = aiven.request_counts()["ServiceGet"]
+    fake.faults.error(503, path=r"/user/", times=3)
+    assert isinstance(aiven.get_user(PROJECT, "kafka", "whoever"), Failure)
+    aiven.service(PROJECT, "kafka").unwrap()
+    assert aiven.request_counts()["ServiceGet"] == gets_before + 1
+
+
+def test_concurrent_misses_do_one_request(clock: FakeTime) -> None:
+    fake = make_fake(clock)
+    release = threading.Event()
+    arrived = threading.Semaphore(0)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        arrived.release()
+        release.wait(5)
+        return fake.handle(request)
+
+    aiven = make_adapter(None, clock, transport=httpx.MockTransport(handler))
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(aiven.service(PROJECT, "kafka"))) for _ in range(10)
+    ]
+    for t in threads:
+        t.start()
+    assert arrived.acquire(timeout=5)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert len(results) == 10 and all(isinstance(r, Success) for r in results)
+    assert aiven.request_counts() == {"ServiceGet": 1}
+
+
+# --- observability and secrets -------------------------------------------------------------------
+
+
+def test_observer_and_request_counts(fake: FakeAiven, clock: FakeTime) -> None:
+    seen: list[tuple[str, str, float]] = []
+    aiven = make_adapter(fake, clock, observer=lambda op, outcome, d: seen.append((op, outcome, d)))
+    fake.faults.error(503, path=r"/kms/ca", times=1)
+    aiven.project_ca(PROJECT).unwrap()
+    assert [(op, outcome) for op, outcome, _ in seen] == [
+        ("ProjectKmsGetCA", "503"),
+        ("ProjectKmsGetCA", "200"),
+    ]
+    assert all(d >= 0 for _, _, d in seen)
+    assert aiven.request_counts() == {"ProjectKmsGetCA": 2}
+
+
+def test_a_raising_observer_does_not_break_calls(fake: FakeAiven, clock: FakeTime) -> None:
+    def boom(op: str, outcome: str, duration: float) -> None:
+        raise RuntimeError("metrics down")
+
+    aiven = make_adapter(fake, clock, observer=boom)
+    assert isinstance(aiven.project_ca(PROJECT), Success)
+
+
+CANARY = "canary-9f8e7d6c5b4a39281706"
+
+
+@pytest.mark.parametrize("status", [500, 400, 404, 409, 429])
+def test_canary_in_error_bodies_never_reaches_logs_or_errors(
+    fake: FakeAiven, clock: FakeTime, status: int
+) -> None:
+    aiven = make_adapter(fake, clock, retry=RetryPolicy(attempts=2, call_budget=3.0))
+    fake.faults.echo_canary(CANARY, status=status)
+    with structlog.testing.capture_logs() as logs:
+        results = [
+            aiven.ensure_user(PROJECT, "kafka", "u_1"),
+            aiven.project_ca(PROJECT),
+            aiven.delete_user(PROJECT, "kafka", "u_1"),
+            aiven.put_user_rules(PROJECT, "os", "u_1", (OpenSearchRule("*", "read"),)),
+        ]
+    # (a 404 on delete counts as success; everything else fails)
+    assert sum(isinstance(r, Failure) for r in results) >= 3
+    assert logs, "expected request log lines"
+    text = repr(logs) + repr(results) + "".join(str(r.failure()) for r in results if isinstance(r, Failure))
+    assert CANARY not in text
+    assert TOKEN not in text
+
+
+def test_known_credentials_echoed_in_4xx_messages_are_masked(clock: FakeTime) -> None:
+    fake = make_fake(clock)
+    registry = SecretRegistry()
+    aiven = make_adapter(fake, clock, secrets=registry)
+    user = aiven.ensure_user(PROJECT, "kafka", "leaky").unwrap()
+    assert user.password in registry
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"message": f"Invalid input: user leaky has {user.password}"})
+
+    echo = make_adapter(None, clock, transport=httpx.MockTransport(handler), secrets=registry)
+    with structlog.testing.capture_logs() as logs:
+        result = echo.project_ca(PROJECT)
+    assert isinstance(result, Failure)
+    assert user.password not in str(result.failure()) and user.password not in repr(logs)
+    assert "Invalid input" in str(result.failure())
+
+
+def test_logs_name_operation_path_template_status_and_attempt(aiven: AivenHttp, fake: FakeAiven) -> None:
+    fake.faults.error(500, path=r"/kms/ca", times=1)
+    with structlog.testing.capture_logs() as logs:
+        aiven.project_ca(PROJECT).unwrap()
+    requests = [e for e in logs if e["event"] == "aiven_request"]
+    assert [(e["status"], e["attempt"]) for e in requests] == [(500, 1), (200, 2)]
+    assert all(
+        e["operation"] == "ProjectKmsGetCA" and e["path"] == "/v1/project/{project}/kms/ca" for e in requests
+    )
+    assert all("duration" in e and "body" not in e for e in requests)
