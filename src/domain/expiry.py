@@ -1,0 +1,61 @@
+"""When AivenApplications expire and when the operator must wake up next.
+
+A purely computational module. `expired` lists the applications whose `spec.expiresAt` has
+passed (the shell deletes them); `next_wakeup` tells the shell when to look again, so expiry
+and certificate renewal happen at their time, not at the next unrelated event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from domain.application import AivenApplication
+
+K = TypeVar("K")
+
+
+def expired(apps: Iterable[AivenApplication], now: datetime) -> tuple[tuple[str, str], ...]:
+    """(namespace, name) of every application whose `expiresAt` is at or before `now`, sorted.
+
+    Applications already being deleted are left out: deleting them again achieves nothing.
+    """
+    return tuple(
+        sorted(
+            (app.namespace, app.name)
+            for app in apps
+            if app.expires_at is not None and app.expires_at <= now and not app.deletion_requested
+        )
+    )
+
+
+def renewal_time(not_valid_after: datetime, renewal_window: timedelta) -> datetime:
+    """When a certificate valid until `not_valid_after` enters its renewal window."""
+    return not_valid_after - renewal_window
+
+
+def next_wakeup(
+    apps: Iterable[AivenApplication],
+    now: datetime,
+    cert_expiries: Mapping[K, datetime] | None = None,
+    renewal_window: timedelta = timedelta(0),
+) -> datetime | None:
+    """The earliest future moment something time-driven must happen, or None if nothing will.
+
+    Candidates: every `expiresAt` after `now` (of applications not being deleted), and for every
+    certificate (keyed however the shell likes, e.g. by (namespace, secret name)) the start of its
+    renewal window if that lies after `now`. Moments already passed are not candidates: they are
+    handled right away by `expired` and `sync.needs_sync`, and retries of those are governed by
+    their own backoff, so returning a past time would only make the shell spin.
+    """
+    candidates = [
+        app.expires_at
+        for app in apps
+        if app.expires_at is not None and app.expires_at > now and not app.deletion_requested
+    ]
+    for not_after in (cert_expiries or {}).values():
+        renew_at = renewal_time(not_after, renewal_window)
+        if renew_at > now:
+            candidates.append(renew_at)
+    return min(candidates, default=None)

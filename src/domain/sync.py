@@ -1,0 +1,559 @@
+"""When an AivenApplication must be synchronized, and the status to write afterwards.
+
+A purely computational module.
+
+`needs_sync` is the steady-state gate: it looks only at the application, the Kubernetes Secrets
+the shell already has (metadata and data key names, no values) and certificate expiry times, so
+an unchanged application costs no Aiven request and no Kubernetes write.
+
+`compute_status` is deterministic in its inputs and idempotent: computing it again from its own
+output (same results, any later `now`) gives an identical status, so the shell writes nothing
+and emits no event. Times (`lastUpdateTime`, `synchronizationTime`) move only when something
+they describe changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from domain import labels
+from domain.application import AivenApplication
+from domain.facts import ServiceType
+from domain.janitor import SecretView, parse_time
+from domain.services import SERVICES
+from domain.services.base import Section
+
+# --- the spec hash ------------------------------------------------------------------------------
+
+
+def spec_hash(raw_spec: Mapping[str, Any] | None) -> str:
+    """Hash of an AivenApplication spec as received: 16 hex digits of SHA-256 over canonical JSON.
+
+    Key order and whitespace do not matter; any change of a value does. (The Go operator used a
+    different hash function, so each application is synchronized once after migrating to this
+    operator; user names do not change, since they depend only on name and generation.)
+    """
+    canonical = json.dumps(
+        raw_spec or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+# --- needs_sync -----------------------------------------------------------------------------------
+
+#: Data keys every managed Secret carries (product spec section 4).
+COMMON_DATA_KEYS = frozenset({"AIVEN_SECRET_UPDATED", "AIVEN_CA"})
+#: Data keys a handler writes only when the service has the feature (a Valkey replica).
+_OPTIONAL_KEY_MARKER = "_REPLICA_"
+
+
+class SyncKind(StrEnum):
+    HASH_CLEARED = "hash_cleared"
+    SPEC_CHANGED = "spec_changed"
+    SECRET_MISSING = "secret_missing"
+    SECRET_DRIFTED = "secret_drifted"
+    CERT_RENEWAL = "cert_renewal"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReason:
+    kind: SyncKind
+    detail: str = ""
+
+
+def sections_of(app: AivenApplication) -> tuple[Section, ...]:
+    return tuple(s for h in SERVICES for s in h.sections(app))
+
+
+def _is_true(value: str) -> bool:
+    return value.strip().lower() == "true"
+
+
+def expected_labels(app: AivenApplication) -> Mapping[str, str]:
+    """The labels the operator puts on every Secret of `app`."""
+    return {
+        labels.APP_LABEL: app.name,
+        labels.TEAM_LABEL: app.namespace,
+        labels.TYPE_LABEL: labels.TYPE_VALUE,
+        labels.SECRET_GENERATION_LABEL: app.label(
+            labels.SECRET_GENERATION_LABEL, labels.SECRET_GENERATION_DEFAULT
+        ),
+        labels.PROTECTED: "true" if app.protected else "false",
+    }
+
+
+def _metadata_drift(app: AivenApplication, secret: SecretView) -> str | None:
+    for key, value in expected_labels(app).items():
+        if secret.label(key) != value:
+            return f"label {key} differs"
+    if _is_true(secret.annotation(labels.PROTECTED)) != app.protected:
+        return f"annotation {labels.PROTECTED} differs"
+    if app.protected and app.expires_at is not None:
+        if not _is_true(secret.annotation(labels.WITH_TIME_LIMIT)):
+            return f"annotation {labels.WITH_TIME_LIMIT} missing"
+        if parse_time(secret.annotation(labels.EXPIRES_AT)) != app.expires_at:
+            return f"annotation {labels.EXPIRES_AT} differs"
+    if not secret.has_finalizer:
+        return "finalizer missing"
+    # The deployment correlation id is informational: a change alone is no reason to resync.
+    return None
+
+
+def _section_drift(app: AivenApplication, section: Section, secret: SecretView) -> str | None:
+    handler = next(h for h in SERVICES if h.service_type is section.service_type)
+    required = {
+        k for k in handler.owned_data_keys(section) if _OPTIONAL_KEY_MARKER not in k
+    } | COMMON_DATA_KEYS
+    missing = sorted(required - secret.data_keys)
+    if missing:
+        return f"{section.key}: data key {missing[0]} missing"
+    for key in sorted(handler.owned_annotation_keys(section)):
+        if not secret.annotation(key):
+            return f"{section.key}: annotation {key} missing"
+    if section.service_type is ServiceType.KAFKA and secret.annotation(labels.KAFKA_POOL) != section.pool:
+        return f"{section.key}: annotation {labels.KAFKA_POOL} differs"
+    if section.service_type is ServiceType.VALKEY:
+        expected = f"valkey-{app.namespace}-{section.instance}"
+        if secret.annotation(labels.valkey_service_name_annotation(section.instance)) != expected:
+            return f"{section.key}: service name annotation differs"
+    if section.service_type is ServiceType.OPENSEARCH:
+        allowed = {f"opensearch-{app.namespace}-{section.instance}", section.instance}
+        if secret.annotation(labels.OPENSEARCH_SERVICE_NAME) not in allowed:
+            return f"{section.key}: service name annotation differs"
+    return None
+
+
+def drift(app: AivenApplication, section: Section, secret: SecretView) -> str | None:
+    """Why the Secret no longer matches what the operator wrote for `section` (None if it does).
+
+    Cheap by design: metadata and data key names only, never values, never Aiven.
+    """
+    return _metadata_drift(app, secret) or _section_drift(app, section, secret)
+
+
+def needs_sync(
+    app: AivenApplication,
+    existing_secrets: Mapping[str, SecretView | None],
+    now: datetime,
+    cert_not_valid_after: Mapping[str, datetime] | None = None,
+    renewal_window: timedelta = timedelta(days=30),
+) -> SyncReason | None:
+    """Why `app` must be synchronized now, or None if it is in its steady state.
+
+    `existing_secrets` maps each of the app's Secret names to the Secret found in the app's
+    namespace (None or absent: not found). `cert_not_valid_after` maps a Kafka Secret name to the
+    expiry of the certificate it holds. A Secret that is being deleted is not judged: its
+    deletion (watch event) triggers the resync once it is gone.
+    """
+    if app.deletion_requested:
+        return None
+    if not app.status_hash:
+        return SyncReason(SyncKind.HASH_CLEARED)
+    if app.status_hash != app.spec_hash:
+        return SyncReason(SyncKind.SPEC_CHANGED)
+    for section in sections_of(app):
+        secret = existing_secrets.get(section.secret_name)
+        if secret is None:
+            return SyncReason(SyncKind.SECRET_MISSING, section.secret_name)
+        if secret.deletion_requested:
+            continue
+        why = drift(app, section, secret)
+        if why is not None:
+            return SyncReason(SyncKind.SECRET_DRIFTED, f"{section.secret_name}: {why}")
+    certs = cert_not_valid_after or {}
+    for section in sections_of(app):
+        if section.service_type is not ServiceType.KAFKA:
+            continue
+        not_after = certs.get(section.secret_name)
+        if not_after is not None and not_after - renewal_window <= now:
+            return SyncReason(
+                SyncKind.CERT_RENEWAL, f"{section.secret_name}: certificate valid until {_rfc3339(not_after)}"
+            )
+    return None
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+ROLLOUT_COMPLETE = "RolloutComplete"
+ROLLOUT_FAILED = "RolloutFailed"
+
+SUCCEEDED = "Succeeded"
+READY = "Ready"
+AIVEN_FAILURE = "AivenFailure"
+LOCAL_FAILURE = "LocalFailure"
+INVALID_SPEC = "InvalidSpec"
+DEPRECATED = "Deprecated"
+KAFKA_READY = "KafkaReady"
+OPENSEARCH_READY = "OpenSearchReady"
+VALKEY_READY_PREFIX = "ValkeyReady-"
+NAME_FALLBACK = "NameFallback"
+CERTIFICATE_RENEWAL = "CertificateRenewal"
+
+_FIXED_TYPES = frozenset(
+    {
+        SUCCEEDED,
+        READY,
+        AIVEN_FAILURE,
+        LOCAL_FAILURE,
+        INVALID_SPEC,
+        DEPRECATED,
+        KAFKA_READY,
+        OPENSEARCH_READY,
+        NAME_FALLBACK,
+        CERTIFICATE_RENEWAL,
+    }
+)
+
+#: What Kubernetes accepts as a condition type (metav1.Condition), without the domain prefix.
+CONDITION_TYPE_PATTERN = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_CONDITION_TYPE_MAX = 316
+
+
+def _owned_type(condition_type: str) -> bool:
+    return condition_type in _FIXED_TYPES or condition_type.startswith(VALKEY_READY_PREFIX)
+
+
+def valkey_condition_type(instance: str) -> str:
+    """`ValkeyReady-<instance>`, with characters a condition type cannot hold replaced by `-`."""
+    cleaned = re.sub(r"[^-A-Za-z0-9_.]", "-", instance)
+    cleaned = re.sub(r"[^A-Za-z0-9]+$", "", cleaned)
+    return (
+        (VALKEY_READY_PREFIX + cleaned)[:_CONDITION_TYPE_MAX] if cleaned else VALKEY_READY_PREFIX + "unnamed"
+    )
+
+
+class ServiceState(StrEnum):
+    READY = "Ready"
+    AIVEN_FAILURE = "AivenFailure"
+    LOCAL_FAILURE = "LocalFailure"
+    WAITING = "Waiting"
+    INVALID = "InvalidSpec"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceResult:
+    """How one section (one Secret) of an application fared in this synchronization.
+
+    `message` must hold no credential (error messages are redacted by the adapters).
+    `name_note` explains a fallback user name (empty when the compatible name was used).
+    """
+
+    service: ServiceType
+    state: ServiceState
+    instance: str = ""
+    message: str = ""
+    name_note: str = ""
+    cert_not_valid_after: datetime | None = None
+    cert_renewed: bool = False
+
+    @property
+    def condition_type(self) -> str:
+        if self.service is ServiceType.KAFKA:
+            return KAFKA_READY
+        if self.service is ServiceType.OPENSEARCH:
+            return OPENSEARCH_READY
+        return valkey_condition_type(self.instance)
+
+    @property
+    def label(self) -> str:
+        return f"{self.service}/{self.instance}" if self.service is ServiceType.VALKEY else str(self.service)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str
+    last_update_time: str
+
+    def same_state(self, other: Condition) -> bool:
+        return (self.status, self.reason, self.message) == (other.status, other.reason, other.message)
+
+
+@dataclass(frozen=True, slots=True)
+class AppStatus:
+    """The whole `status` of an AivenApplication, as the operator writes it."""
+
+    synchronization_hash: str | None = None
+    synchronization_state: str | None = None
+    synchronization_time: str | None = None
+    synchronized_generation: int | None = None
+    observed_generation: int | None = None
+    conditions: tuple[Condition, ...] = ()
+
+    def condition(self, condition_type: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == condition_type), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status object in API shape (camelCase); absent values are left out."""
+        out: dict[str, Any] = {}
+        for key, value in (
+            ("synchronizationHash", self.synchronization_hash),
+            ("synchronizationState", self.synchronization_state),
+            ("synchronizationTime", self.synchronization_time),
+            ("synchronizedGeneration", self.synchronized_generation),
+            ("observedGeneration", self.observed_generation),
+        ):
+            if value is not None:
+                out[key] = value
+        out["conditions"] = [
+            {
+                "type": c.type,
+                "status": c.status,
+                "lastUpdateTime": c.last_update_time,
+                "reason": c.reason,
+                "message": c.message,
+            }
+            for c in self.conditions
+        ]
+        return out
+
+
+#: The status the shell writes (the whole `status`, as a merge patch of the status subresource).
+StatusPatch = AppStatus
+
+
+def status_patch_body(status: AppStatus) -> dict[str, Any]:
+    """A JSON merge patch for the status subresource; fields now absent are removed (None)."""
+    body: dict[str, Any] = {
+        "synchronizationHash": None,
+        "synchronizationState": None,
+        "synchronizationTime": None,
+        "synchronizedGeneration": None,
+        "observedGeneration": None,
+    }
+    body.update(status.to_dict())
+    return {"status": body}
+
+
+def _opt_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def status_from_dict(raw: Mapping[str, Any] | None) -> AppStatus:
+    """Read a `status` object as the API returns it; robust to missing or odd fields."""
+    if not isinstance(raw, Mapping):
+        return AppStatus()
+    conditions: list[Condition] = []
+    raw_conditions = raw.get("conditions")
+    for item in raw_conditions if isinstance(raw_conditions, list) else []:
+        if not isinstance(item, Mapping) or not _opt_str(item.get("type")):
+            continue
+        conditions.append(
+            Condition(
+                type=str(item.get("type")),
+                status=str(item.get("status") or "Unknown"),
+                reason=str(item.get("reason") or ""),
+                message=str(item.get("message") or ""),
+                last_update_time=str(item.get("lastUpdateTime") or ""),
+            )
+        )
+    return AppStatus(
+        synchronization_hash=_opt_str(raw.get("synchronizationHash")),
+        synchronization_state=_opt_str(raw.get("synchronizationState")),
+        synchronization_time=_opt_str(raw.get("synchronizationTime")),
+        synchronized_generation=_opt_int(raw.get("synchronizedGeneration")),
+        observed_generation=_opt_int(raw.get("observedGeneration")),
+        conditions=tuple(conditions),
+    )
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Desired:
+    type: str
+    status: bool
+    reason: str
+    message: str = ""
+
+
+def _merge_conditions(
+    desired: Sequence[_Desired], previous: AppStatus | None, now: datetime
+) -> tuple[Condition, ...]:
+    """Our conditions in our order (timestamps kept where nothing changed), then foreign ones."""
+    stamp = _rfc3339(now)
+    out: list[Condition] = []
+    for d in desired:
+        fresh = Condition(d.type, "True" if d.status else "False", d.reason, d.message, stamp)
+        old = previous.condition(d.type) if previous is not None else None
+        out.append(
+            replace(fresh, last_update_time=old.last_update_time) if old and old.same_state(fresh) else fresh
+        )
+    if previous is not None:
+        out.extend(c for c in previous.conditions if not _owned_type(c.type))
+    return tuple(out)
+
+
+def _service_conditions(results: Sequence[ServiceResult]) -> list[_Desired]:
+    return [
+        _Desired(r.condition_type, r.state is ServiceState.READY, str(r.state), r.message) for r in results
+    ]
+
+
+def _join(messages: Iterable[str]) -> str:
+    return "; ".join(m for m in messages if m)
+
+
+def _finish(
+    previous: AppStatus | None,
+    now: datetime,
+    *,
+    generation: int,
+    succeeded: bool,
+    new_hash: str | None,
+    desired: Sequence[_Desired],
+) -> AppStatus:
+    prev = previous or AppStatus()
+    candidate = AppStatus(
+        synchronization_hash=new_hash if succeeded else prev.synchronization_hash,
+        synchronization_state=ROLLOUT_COMPLETE if succeeded else ROLLOUT_FAILED,
+        synchronization_time=prev.synchronization_time,
+        synchronized_generation=generation if succeeded else prev.synchronized_generation,
+        observed_generation=generation,
+        conditions=_merge_conditions(desired, previous, now),
+    )
+    if succeeded and (
+        prev.synchronization_time is None
+        or (
+            candidate.synchronization_hash,
+            candidate.synchronization_state,
+            candidate.synchronized_generation,
+        )
+        != (prev.synchronization_hash, prev.synchronization_state, prev.synchronized_generation)
+    ):
+        candidate = replace(candidate, synchronization_time=_rfc3339(now))
+    return candidate
+
+
+def compute_status(
+    app: AivenApplication,
+    per_service_results: Sequence[ServiceResult],
+    now: datetime,
+    previous_status: AppStatus | None,
+) -> AppStatus:
+    """The status after synchronizing `app`, given how each section fared.
+
+    The rollout succeeded only if every section is ready; then the spec hash and generation are
+    recorded. Otherwise the previous hash stays, so the next pass synchronizes again. Per-service
+    conditions (`KafkaReady`, `OpenSearchReady`, `ValkeyReady-<instance>`) show which section
+    failed without hiding the others; `Ready` aggregates them.
+    """
+    results = tuple(per_service_results)
+    succeeded = all(r.state is ServiceState.READY for r in results)
+    failed = [r for r in results if r.state is not ServiceState.READY]
+    aiven = [r for r in results if r.state in (ServiceState.AIVEN_FAILURE, ServiceState.WAITING)]
+    local = [r for r in results if r.state is ServiceState.LOCAL_FAILURE]
+    invalid = [r for r in results if r.state is ServiceState.INVALID]
+
+    def summary(rs: Sequence[ServiceResult]) -> str:
+        return _join(f"{r.label}: {r.message or r.state}" for r in rs)
+
+    desired: list[_Desired] = [
+        _Desired(SUCCEEDED, succeeded, ROLLOUT_COMPLETE if succeeded else ROLLOUT_FAILED, summary(failed)),
+        _Desired(READY, succeeded, "AllServicesReady" if succeeded else "ServicesNotReady", summary(failed)),
+        _Desired(AIVEN_FAILURE, bool(aiven), AIVEN_FAILURE if aiven else "NoFailure", summary(aiven)),
+        _Desired(LOCAL_FAILURE, bool(local), LOCAL_FAILURE if local else "NoFailure", summary(local)),
+    ]
+    if invalid:
+        desired.append(_Desired(INVALID_SPEC, True, INVALID_SPEC, summary(invalid)))
+    if app.deprecated_secret_name:
+        desired.append(
+            _Desired(
+                DEPRECATED,
+                True,
+                "DeprecatedSecretName",
+                "spec.secretName is deprecated and ignored; use the per-service secretName",
+            )
+        )
+    desired.extend(_service_conditions(results))
+    notes = [r for r in results if r.name_note]
+    if notes:
+        desired.append(
+            _Desired(
+                NAME_FALLBACK, True, "FallbackUserName", _join(f"{r.label}: {r.name_note}" for r in notes)
+            )
+        )
+    certs = [r for r in results if r.service is ServiceType.KAFKA and r.cert_not_valid_after is not None]
+    if certs:
+        renewed = any(r.cert_renewed for r in certs)
+        soonest = min(r.cert_not_valid_after for r in certs if r.cert_not_valid_after is not None)
+        days_left = max(0, (soonest - now) // timedelta(days=1))
+        desired.append(
+            _Desired(
+                CERTIFICATE_RENEWAL,
+                renewed,
+                "Renewed" if renewed else "NotDue",
+                f"Kafka certificate valid until {_rfc3339(soonest)} ({days_left} days left)",
+            )
+        )
+    return _finish(
+        previous_status,
+        now,
+        generation=app.generation,
+        succeeded=succeeded,
+        new_hash=app.spec_hash,
+        desired=desired,
+    )
+
+
+def compute_invalid_status(
+    generation: int, problems: Sequence[str], now: datetime, previous_status: AppStatus | None
+) -> AppStatus:
+    """The status of an application whose spec cannot be parsed at all (no section was tried)."""
+    message = _join(problems) or "invalid spec"
+    desired = [
+        _Desired(SUCCEEDED, False, ROLLOUT_FAILED, message),
+        _Desired(READY, False, INVALID_SPEC, message),
+        _Desired(AIVEN_FAILURE, False, "NoFailure"),
+        _Desired(LOCAL_FAILURE, False, "NoFailure"),
+        _Desired(INVALID_SPEC, True, INVALID_SPEC, message),
+    ]
+    return _finish(
+        previous_status, now, generation=generation, succeeded=False, new_hash=None, desired=desired
+    )
+
+
+def status_changed(old: AppStatus | None, new: AppStatus) -> bool:
+    """Whether `new` must be written (an absent old status always must)."""
+    return old != new
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A condition whose status changed (None: absent). Events are emitted only for these."""
+
+    type: str
+    old_status: str | None
+    new_status: str | None
+    reason: str
+    message: str
+
+
+def transitions(old: AppStatus | None, new: AppStatus) -> tuple[Transition, ...]:
+    """Conditions that appeared, disappeared or changed status, in `new`'s order then removed ones."""
+    previous = {c.type: c for c in (old.conditions if old is not None else ())}
+    current = {c.type: c for c in new.conditions}
+    out: list[Transition] = []
+    for c in new.conditions:
+        before = previous.get(c.type)
+        if before is None or before.status != c.status:
+            out.append(Transition(c.type, before.status if before else None, c.status, c.reason, c.message))
+    for c in old.conditions if old is not None else ():
+        if c.type not in current:
+            out.append(Transition(c.type, c.status, None, "Removed", ""))
+    return tuple(out)
