@@ -63,17 +63,17 @@ class Seed:
         unknown = set(data) - {"projects"}
         if unknown:
             raise ValueError(f"seed: unknown top-level keys {sorted(unknown)}")
-        projects_raw = data.get("projects") or {}
+        projects_raw = _or_empty(data.get("projects"), {})
         if not isinstance(projects_raw, Mapping):
             raise ValueError("seed: 'projects' must be a mapping of project name -> project")
         projects = []
         for pname, praw in projects_raw.items():
             if not isinstance(pname, str) or not pname:
                 raise ValueError("seed: project names must be non-empty strings")
-            praw = praw or {}
+            praw = _or_empty(praw, {})
             if not isinstance(praw, Mapping) or set(praw) - {"services"}:
                 raise ValueError(f"seed: project {pname!r} must be a mapping with an optional 'services' key")
-            services_raw = praw.get("services") or {}
+            services_raw = _or_empty(praw.get("services"), {})
             if not isinstance(services_raw, Mapping):
                 raise ValueError(f"seed: project {pname!r}: 'services' must be a mapping")
             services = tuple(_service(pname, sname, sraw) for sname, sraw in services_raw.items())
@@ -102,6 +102,11 @@ class Seed:
         }
 
 
+def _or_empty(value: object, empty: object) -> object:
+    """YAML gives None for an empty key (`services:`); only that means empty, not [] or ""."""
+    return empty if value is None else value
+
+
 def _service(project: str, name: object, raw: object) -> ServiceSeed:
     where = f"seed: service {project}/{name}"
     if not isinstance(name, str) or not name:
@@ -123,7 +128,7 @@ def _service(project: str, name: object, raw: object) -> ServiceSeed:
         if not isinstance(value, bool):
             raise ValueError(f"{where}: {key!r} must be true or false")
         flags[key] = value
-    users = raw.get("users") or []
+    users = _or_empty(raw.get("users"), [])
     if not isinstance(users, list) or not all(isinstance(u, str) and u for u in users):
         raise ValueError(f"{where}: 'users' must be a list of usernames")
     return ServiceSeed(
