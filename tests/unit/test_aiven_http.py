@@ -6,6 +6,7 @@ timestamps show exactly when each request was sent, and sleeps cost no wall time
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -423,7 +424,7 @@ def test_429_is_honoured_exactly_and_converges(aiven: AivenHttp, fake: FakeAiven
     assert isinstance(aiven.project_ca(PROJECT), Success)
     log = fake.requests_matching("GET", r"/kms/ca")
     assert [r.status for r in log] == [429, 429, 200]
-    for previous, current in zip(log, log[1:], strict=False):
+    for previous, current in itertools.pairwise(log):
         assert current.at - previous.at >= 1.0
 
 
