@@ -110,7 +110,9 @@ def raw_applications(draw: st.DrawFn) -> dict[str, Any]:
         "spec": spec,
     }
     if draw(st.booleans()):
-        raw["status"] = {"synchronizationHash": draw(st.text(alphabet="0123456789abcdef", min_size=0, max_size=16))}
+        raw["status"] = {
+            "synchronizationHash": draw(st.text(alphabet="0123456789abcdef", min_size=0, max_size=16))
+        }
     return raw
 
 
@@ -146,7 +148,9 @@ def inject_fault(raw: dict[str, Any], fault: str) -> None:
     elif fault == "opensearch_secret_invalid":
         spec["openSearch"] = {"instance": "logs", "secretName": "Not_A_Valid_Name"}
     elif fault == "valkey_secret_too_long":
-        spec.setdefault("valkey", [{"instance": "a", "secretName": "v-a"}, {"instance": "b", "secretName": "v-b"}])
+        spec.setdefault(
+            "valkey", [{"instance": "a", "secretName": "v-a"}, {"instance": "b", "secretName": "v-b"}]
+        )
         spec["valkey"][0] = {"instance": "a", "secretName": "x" * 254}
     elif fault == "valkey_duplicate_secret":
         spec["valkey"] = [
@@ -195,7 +199,10 @@ def invalid_applications(draw: st.DrawFn) -> tuple[dict[str, Any], frozenset[str
 
 
 def _cert(
-    cn: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None, ca: bool
+    cn: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+    ca: bool,
 ) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -44,7 +44,12 @@ KAFKA_TABLE = [
     # app equal to the namespace keeps its name
     ("foo", "foo", 5, "foo_foo_647af61e_lYN"),
     ("team-a", "orders", 3, "a_orders_f54c23b8_UAo"),
-    ("default", "default-api-gateway-service-v2-backend", 12, "default_api-gateway-service-v2-backend_8a951b5a_0H5"),
+    (
+        "default",
+        "default-api-gateway-service-v2-backend",
+        12,
+        "default_api-gateway-service-v2-backend_8a951b5a_0H5",
+    ),
     # app cut at 30 ends in a dash, which is dropped
     ("nais", "application-with-a-name-of-th-x", 1, "nais_application-with-a-name-of-th_de7b56be_5N-"),
     ("team-abcdefghijklmnopqrs-tu", "app", 4, "abcdefghijklmnopqrs_app_7750d9c6_aCI"),

@@ -41,7 +41,10 @@ def test_full_spec_parses_into_values() -> None:
     raw = _raw(
         kafka={"pool": "dev-nais-dev", "secretName": "k"},
         openSearch={"instance": "logs", "access": "admin", "secretName": "o"},
-        valkey=[{"instance": "cache", "secretName": "v1"}, {"instance": "s", "access": "write", "secretName": "v2"}],
+        valkey=[
+            {"instance": "cache", "secretName": "v1"},
+            {"instance": "s", "access": "write", "secretName": "v2"},
+        ],
         protected=True,
         expiresAt="2026-12-31T12:00:00+01:00",
     )
