@@ -14,8 +14,6 @@ they describe changed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,29 +25,17 @@ from domain import labels
 from domain.application import AivenApplication
 from domain.facts import ServiceType
 from domain.janitor import SecretView, parse_time
+from domain.parse import spec_hash as spec_hash
+from domain.secrets import COMMON_DATA_KEYS, common_labels
 from domain.services import SERVICES
 from domain.services.base import Section
 
-# --- the spec hash ------------------------------------------------------------------------------
-
-
-def spec_hash(raw_spec: Mapping[str, Any] | None) -> str:
-    """Hash of an AivenApplication spec as received: 16 hex digits of SHA-256 over canonical JSON.
-
-    Key order and whitespace do not matter; any change of a value does. (The Go operator used a
-    different hash function, so each application is synchronized once after migrating to this
-    operator; user names do not change, since they depend only on name and generation.)
-    """
-    canonical = json.dumps(
-        raw_spec or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+# The spec hash is computed by `domain.parse.spec_hash` when the application is parsed
+# (`AivenApplication.spec_hash`); it is re-exported here because the status records it.
 
 
 # --- needs_sync -----------------------------------------------------------------------------------
 
-#: Data keys every managed Secret carries (product spec section 4).
-COMMON_DATA_KEYS = frozenset({"AIVEN_SECRET_UPDATED", "AIVEN_CA"})
 #: Data keys a handler writes only when the service has the feature (a Valkey replica).
 _OPTIONAL_KEY_MARKER = "_REPLICA_"
 
@@ -78,15 +64,7 @@ def _is_true(value: str) -> bool:
 
 def expected_labels(app: AivenApplication) -> Mapping[str, str]:
     """The labels the operator puts on every Secret of `app`."""
-    return {
-        labels.APP_LABEL: app.name,
-        labels.TEAM_LABEL: app.namespace,
-        labels.TYPE_LABEL: labels.TYPE_VALUE,
-        labels.SECRET_GENERATION_LABEL: app.label(
-            labels.SECRET_GENERATION_LABEL, labels.SECRET_GENERATION_DEFAULT
-        ),
-        labels.PROTECTED: "true" if app.protected else "false",
-    }
+    return common_labels(app)
 
 
 def _metadata_drift(app: AivenApplication, secret: SecretView) -> str | None:
