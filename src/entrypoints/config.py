@@ -171,10 +171,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest = flag.replace("-", "_")
         if kind == "bool":
             parser.add_argument(
-                f"--{flag}", dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text + shown
+                f"--{flag}",
+                dest=dest,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text + shown,
             )
         else:
-            parser.add_argument(f"--{flag}", dest=dest, default=None, metavar=kind.upper(), help=help_text + shown)
+            parser.add_argument(
+                f"--{flag}", dest=dest, default=None, metavar=kind.upper(), help=help_text + shown
+            )
 
 
 T = TypeVar("T")

@@ -65,6 +65,12 @@ class LeaderElector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def set_callbacks(
+        self, on_started_leading: Callable[[], None] | None, on_stopped_leading: Callable[[], None] | None
+    ) -> None:
+        self._on_started = on_started_leading
+        self._on_stopped = on_stopped_leading
+
     # --- queries --------------------------------------------------------------------------
 
     def is_leader(self) -> bool:
@@ -140,7 +146,9 @@ class LeaderElector:
             return False
         match self._leases.get_lease(self.namespace, self.name):
             case Success(lease) if lease.holder_identity == self.identity:
-                cleared = replace(lease, holder_identity=None, lease_duration_seconds=1, renew_time=self._now())
+                cleared = replace(
+                    lease, holder_identity=None, lease_duration_seconds=1, renew_time=self._now()
+                )
                 released = isinstance(self._leases.update_lease(cleared), Success)
             case _:
                 released = False

@@ -40,7 +40,9 @@ class RedactingFilter(logging.Filter):
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             # Exception texts (HTTP bodies) can echo credentials: render and redact them now.
-            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info), registry=self._registry)
+            record.exc_text = redact_text(
+                logging.Formatter().formatException(record.exc_info), registry=self._registry
+            )
             record.exc_info = None
         return True
 

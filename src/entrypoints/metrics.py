@@ -7,14 +7,16 @@ when the diff said Unchanged). Gauges are set from observed state, never increme
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 PREFIX = "aivenator"
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "AivenObserver", "Metrics"]
 
 
 class Metrics:
@@ -134,3 +136,36 @@ class Metrics:
         """A sample's current value (0 when absent); for tests and the demo."""
         got = self.registry.get_sample_value(name, dict(labels or {}))
         return 0.0 if got is None else float(got)
+
+
+class AivenObserver:
+    """The `AivenHttp` observer hook: latency per operation/status, and users created/deleted.
+
+    The adapter reports only the operation name, so the reconciler says which (project, service)
+    it is working on with `context(...)`; calls happen on the same thread, so a thread-local is
+    enough. A user counts as created/deleted only when Aiven answered 2xx to that very request.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._local = threading.local()
+
+    @contextmanager
+    def context(self, pool: str, service: str) -> Iterator[None]:
+        previous = getattr(self._local, "target", None)
+        self._local.target = (pool, service)
+        try:
+            yield
+        finally:
+            self._local.target = previous
+
+    def __call__(self, operation: str, outcome: str, duration: float) -> None:
+        self._metrics.aiven_latency.labels(operation=operation, status=outcome).observe(duration)
+        target = getattr(self._local, "target", None)
+        if target is None or not outcome.isdigit() or not 200 <= int(outcome) < 300:
+            return
+        pool, service = target
+        if operation == "ServiceUserCreate":
+            self._metrics.service_users_created.labels(pool=pool, service=service).inc()
+        elif operation == "ServiceUserDelete":
+            self._metrics.service_users_deleted.labels(pool=pool, service=service).inc()

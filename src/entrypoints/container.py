@@ -1,0 +1,152 @@
+"""The composition root: one `DeclarativeContainer` for the whole operator.
+
+Production builds everything from the configuration (`build_container(config)`). Tests, the
+demo and tooling override the edges with the shipped fakes and keep everything else real:
+
+    container = build_container(config)
+    container.kubernetes.override(providers.Object(FakeKubernetes()))
+    container.aiven_transport.override(providers.Object(fake_aiven.mock_transport()))
+    operator = container.operator()
+
+(or `container.aiven.override(...)` with any `AivenPort`). Nothing does I/O at construction:
+the real Kubernetes client reads its kubeconfig when its provider is first called, and the
+probe server binds on `Operator.start()`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from adapters.aiven_budget import RequestBudget
+from adapters.aiven_http import AivenHttp
+from entrypoints.config import Address, OperatorConfig
+from entrypoints.health import HealthServer
+from entrypoints.leader import LeaderElector
+from entrypoints.logging_setup import get_logger
+from entrypoints.metrics import AivenObserver, Metrics
+from entrypoints.operator import Operator
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _settings(values: dict[str, Any]) -> OperatorConfig:
+    fields = dict(values)
+    for key in ("metrics_address", "health_probe_address"):
+        value = fields.get(key)
+        if isinstance(value, dict):
+            fields[key] = Address(**value)
+    fields["projects"] = tuple(fields.get("projects") or ())
+    return OperatorConfig(**fields)
+
+
+def _real_kubernetes(kubeconfig: str | None) -> Any:
+    from adapters.kubernetes_api import KubernetesApi
+
+    if kubeconfig:
+        return KubernetesApi.from_kubeconfig(kubeconfig)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return KubernetesApi.in_cluster()
+    return KubernetesApi.from_kubeconfig(None)
+
+
+def _identity(configured: str) -> str:
+    return configured or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _leader(
+    enabled: bool, kube: Any, settings: OperatorConfig, now: Any, monotonic: Any
+) -> LeaderElector | None:
+    if not enabled:
+        return None
+    return LeaderElector(
+        kube,
+        settings.leader_election_namespace,
+        settings.leader_election_name,
+        _identity(settings.leader_election_identity),
+        lease_duration=settings.lease_duration,
+        renew_deadline=settings.renew_deadline,
+        retry_period=settings.retry_period,
+        now=now,
+        monotonic=monotonic,
+    )
+
+
+def _health(settings: OperatorConfig, metrics: Metrics, enabled: bool) -> HealthServer | None:
+    if not enabled:
+        return None
+    address = settings.health_probe_address or settings.metrics_address
+    return HealthServer(address.host, address.port, metrics)
+
+
+def _budget(rate: float, burst: int) -> RequestBudget:
+    return RequestBudget(rate=rate, burst=burst)
+
+
+class Container(containers.DeclarativeContainer):
+    config = providers.Configuration(strict=True)
+
+    settings = providers.Singleton(_settings, config)
+    now = providers.Object(_utcnow)
+    monotonic = providers.Object(time.monotonic)
+    log = providers.Singleton(get_logger, "aivenator")
+
+    metrics = providers.Singleton(Metrics)
+    aiven_observer = providers.Singleton(AivenObserver, metrics)
+
+    kubernetes = providers.Singleton(_real_kubernetes, config.kubeconfig)
+
+    #: An httpx transport for the Aiven client (None: real network). Tests give
+    #: `FakeAiven.mock_transport()`.
+    aiven_transport: providers.Object[Any] = providers.Object(None)
+    aiven_budget = providers.Singleton(_budget, config.aiven_requests_per_second, config.aiven_burst)
+    aiven = providers.Singleton(
+        AivenHttp,
+        base_url=config.aiven_api_url,
+        token=config.aiven_token,
+        transport=aiven_transport,
+        budget=aiven_budget,
+        observer=aiven_observer,
+    )
+
+    #: Whether to serve /metrics, /healthz, /readyz (tests usually switch it off).
+    serve_http = providers.Object(True)
+    health = providers.Singleton(_health, settings, metrics, serve_http)
+    leader = providers.Singleton(_leader, config.leader_elect, kubernetes, settings, now, monotonic)
+    #: Seconds one watch request stays open (the in-memory cluster is happy with short ones).
+    watch_timeout = providers.Object(300.0)
+
+    operator = providers.Singleton(
+        Operator,
+        config=settings,
+        kube=kubernetes,
+        aiven=aiven,
+        metrics=metrics,
+        observer=aiven_observer,
+        log=log,
+        now=now,
+        monotonic=monotonic,
+        leader=leader,
+        health=health,
+        watch_timeout=watch_timeout,
+    )
+
+
+def config_dict(config: OperatorConfig) -> dict[str, Any]:
+    values = asdict(config)
+    values["projects"] = list(config.projects)
+    return values
+
+
+def build_container(config: OperatorConfig) -> Container:
+    container = Container()
+    container.config.from_dict(config_dict(config))
+    return container

@@ -1,0 +1,428 @@
+"""The running operator: caches, work queue, workers, timers, leader election, probes.
+
+`Operator` wires the shells together and offers two ways to run them:
+
+* threaded: `start()` / `stop()` / `wait_until_idle(timeout)` (what `aivenator run` and the demo
+  use): one thread per informer, `workers` reconcile threads, a resync/janitor timer, the
+  leader elector and the probe server;
+* synchronous: `step()` / `drain()` with no threads at all, so property-based tests can drive
+  the whole operator deterministically (informers poll with timeout 0; the queue's clock is
+  injectable, so `add_after` wake-ups fire when the test advances it).
+
+Work keys are `(kind, namespace, name)`: `app` (reconcile an AivenApplication), `secret`
+(finalize a managed Secret being deleted), `janitor` (janitor pass for a namespace, name "").
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from domain import labels as L
+from domain.kubernetes_port import MANAGED_SECRETS, KubernetesPort
+from domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
+from domain.ports import AivenPort
+from domain.references import WORKLOAD_KINDS, WorkloadRefs
+from entrypoints.config import OperatorConfig
+from entrypoints.finalize import Finalizer
+from entrypoints.health import HealthServer
+from entrypoints.janitor_runner import JanitorResult, JanitorRunner
+from entrypoints.leader import LeaderElector
+from entrypoints.metrics import AivenObserver, Metrics
+from entrypoints.reconcile import Reconciler
+from entrypoints.watch_loop import ChangeType, Informer, object_key, object_version
+from entrypoints.workqueue import Backoff, WorkQueue
+
+Key = tuple[str, str, str]
+KubeObject = dict[str, Any]
+APP, SECRET, JANITOR = "app", "secret", "janitor"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _refs_key(ref: WorkloadRefs) -> tuple[str, str]:
+    return (ref.namespace, ref.name)
+
+
+class Operator:
+    def __init__(
+        self,
+        config: OperatorConfig,
+        kube: KubernetesPort,
+        aiven: AivenPort,
+        metrics: Metrics,
+        observer: AivenObserver,
+        log: Any,
+        now: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+        leader: LeaderElector | None = None,
+        health: HealthServer | None = None,
+        watch_timeout: float = 300.0,
+        new_password: Callable[[], str] | None = None,
+    ) -> None:
+        self.config = config
+        self.kube = kube
+        self.aiven = aiven
+        self.metrics = metrics
+        self.log = log
+        self._now = now
+        self._mono = monotonic
+        self.leader = leader
+        self.health = health
+        self.queue: WorkQueue[Key] = WorkQueue(
+            clock=monotonic, backoff=Backoff(base=1.0, cap=300.0), on_depth=metrics.queue_depth.set
+        )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = False
+        self._janitor_namespaces_pending: set[str] = set()
+
+        def restarted(name: str, reason: str) -> None:
+            metrics.watch_restarts.labels(resource=name, reason=reason).inc()
+
+        self.apps: Informer[KubeObject] = Informer(
+            "AivenApplication",
+            kube.list_applications,
+            kube.watch_applications,
+            object_key,
+            object_version,
+            self._on_app,
+            watch_timeout,
+            restarted,
+        )
+        self.secrets: Informer[KubeObject] = Informer(
+            "Secret",
+            lambda: kube.list_secrets(MANAGED_SECRETS),
+            lambda rv, t: kube.watch_secrets(MANAGED_SECRETS, rv, t),
+            object_key,
+            object_version,
+            self._on_secret,
+            watch_timeout,
+            restarted,
+        )
+        self.workloads: dict[str, Informer[WorkloadRefs]] = {
+            kind: Informer(
+                kind,
+                (lambda k: lambda: kube.list_workload_refs(k))(kind),
+                (lambda k: lambda rv, t: kube.watch_workload_refs(k, rv, t))(kind),
+                _refs_key,
+                None,
+                None,
+                watch_timeout,
+                restarted,
+            )
+            for kind in WORKLOAD_KINDS
+        }
+        if leader is not None:
+            leader.set_callbacks(self.on_started_leading, self.on_stopped_leading)
+        may_mutate = self.may_mutate
+        self.reconciler = Reconciler(
+            kube,
+            aiven,
+            config,
+            metrics,
+            observer,
+            get_app=lambda ns, n: self.apps.get((ns, n)),
+            get_secret=lambda ns, n: self.secrets.get((ns, n)),
+            remember_secret=self._remember_secret,
+            remember_app=self._remember_app,
+            now=now,
+            may_mutate=may_mutate,
+            log=log,
+            new_password=new_password if new_password is not None else _new_password,
+        )
+        self.finalizer = Finalizer(
+            kube,
+            aiven,
+            metrics,
+            observer,
+            get_secret=lambda ns, n: self.secrets.get((ns, n)),
+            may_mutate=may_mutate,
+            log=log,
+            allowed_projects=frozenset(config.projects),
+            main_project=config.main_project,
+            max_attempts=config.max_finalizer_attempts,
+        )
+        self.janitor = JanitorRunner(
+            kube,
+            metrics,
+            secrets=lambda ns: self.secrets.items() if ns is None else self.secrets.in_namespace(ns),
+            applications=lambda ns: self.apps.items() if ns is None else self.apps.in_namespace(ns),
+            workloads=self._workload_refs,
+            caches_synced=self.caches_synced,
+            now=now,
+            may_mutate=may_mutate,
+            grace_period=config.janitor_grace_period,
+            allowed_projects=frozenset(config.projects),
+            log=log,
+        )
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def may_mutate(self) -> bool:
+        return self.leader is None or self.leader.is_leader()
+
+    def informers(self) -> list[Informer[Any]]:
+        return [self.apps, self.secrets, *self.workloads.values()]
+
+    def caches_synced(self) -> bool:
+        return all(i.has_synced for i in self.informers())
+
+    def _workload_refs(self, namespace: str | None) -> Iterable[WorkloadRefs]:
+        for informer in self.workloads.values():
+            yield from (informer.items() if namespace is None else informer.in_namespace(namespace))
+
+    def readiness(self) -> tuple[bool, str]:
+        if not self.caches_synced():
+            pending = [i.name for i in self.informers() if not i.has_synced]
+            return False, "caches not synced: " + ", ".join(pending)
+        if self.leader is not None:
+            return True, "leading" if self.leader.is_leader() else "standing by"
+        return True, "ok"
+
+    def liveness(self) -> tuple[bool, str]:
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        if self._started and not self._stop.is_set() and dead:
+            return False, "threads stopped: " + ", ".join(dead)
+        return True, "ok"
+
+    # --- cache events -----------------------------------------------------------------------------
+
+    def _on_app(self, change: ChangeType, old: KubeObject | None, new: KubeObject) -> None:
+        namespace, name = object_key(new)
+        if change == "DELETED":
+            self.queue.cancel_wakeup((APP, namespace, name))
+            self.queue.add((JANITOR, namespace, ""))
+            return
+        self.queue.add((APP, namespace, name))
+
+    def _on_secret(self, change: ChangeType, old: KubeObject | None, new: KubeObject) -> None:
+        namespace, name = object_key(new)
+        meta = new.get("metadata") or {}
+        if (
+            change != "DELETED"
+            and meta.get("deletionTimestamp")
+            and L.FINALIZER in (meta.get("finalizers") or [])
+        ):
+            self.queue.add((SECRET, namespace, name))
+            return
+        app = (meta.get("labels") or {}).get(L.APP_LABEL)
+        if app and self.apps.get((namespace, str(app))) is not None:
+            # Drift repair: the app's pass decides from the cache whether anything must change.
+            self.queue.add((APP, namespace, str(app)))
+
+    def _remember_secret(self, obj: KubeObject) -> None:
+        self.secrets.remember(obj)
+
+    def _remember_app(self, obj: KubeObject) -> None:
+        self.apps.remember(obj)
+
+    # --- processing -----------------------------------------------------------------------------
+
+    def process(self, key: Key) -> None:
+        """Handle one key (the caller took it from the queue and calls `done` after)."""
+        kind, namespace, name = key
+        started = self._mono()
+        attempt = self.queue.failures(key)
+        outcome: Outcome
+        wake: float | None = None
+        try:
+            if kind == APP:
+                result = self.reconciler.reconcile(namespace, name, attempt)
+                outcome, wake = result.outcome, result.wake_after
+                if result.janitor_namespace:
+                    self.queue.add((JANITOR, result.janitor_namespace, ""))
+                self.metrics.processing_time.observe(max(0.0, self._mono() - started))
+            elif kind == SECRET:
+                outcome = self.finalizer.finalize(namespace, name, attempt).outcome
+            elif kind == JANITOR:
+                ran = self.janitor.run(namespace or None)
+                outcome = (
+                    Done()
+                    if ran.ran or ran.skipped_reason == "not leader"
+                    else Retry(5.0, ran.skipped_reason)
+                )
+            else:
+                outcome = Done()
+        except Exception as exc:  # a bug must not kill the worker; it is logged (redacted) and retried
+            self.log.exception(
+                "work_item_failed", work=kind, namespace=namespace, name=name, error=type(exc).__name__
+            )
+            outcome = Retry(5.0, f"internal error: {type(exc).__name__}")
+        self._settle(key, outcome, wake)
+
+    def _settle(self, key: Key, outcome: Outcome, wake: float | None) -> None:
+        match outcome:
+            case Done():
+                self.queue.forget(key)
+                if wake is not None:
+                    self.queue.add_after(key, max(wake, 0.001))
+            case Invalid():
+                self.queue.forget(key)
+            case Retry(after=after, reason=reason) | WaitFor(after=after, what=reason):
+                self.metrics.applications_requeued.labels(reason=type(outcome).__name__.lower()).inc()
+                delay = self.queue.add_rate_limited(key, min_delay=after)
+                self.log.debug(
+                    "work_requeued", work=key[0], namespace=key[1], name=key[2], after=delay, reason=reason
+                )
+                if wake is not None:
+                    self.queue.add_after(key, max(wake, 0.001))
+
+    def resync(self) -> int:
+        """Re-enqueue every cached AivenApplication (periodic resync); returns how many."""
+        keys = self.apps.cached_keys()
+        for namespace, name in keys:
+            self.queue.add((APP, namespace, name))
+        counts: dict[str, int] = {}
+        for namespace, _ in self.secrets.cached_keys():
+            counts[namespace] = counts.get(namespace, 0) + 1
+        self.metrics.set_secrets_managed(counts)
+        return len(keys)
+
+    def run_janitor_once(self, namespace: str | None = None) -> JanitorResult:
+        return self.janitor.run(namespace)
+
+    def on_started_leading(self) -> None:
+        self.metrics.is_leader.set(1)
+        self.log.info("leader_elected")
+        self.resync()
+        for namespace, name in self.secrets.cached_keys():
+            obj = self.secrets.get((namespace, name))
+            if obj is not None and (obj.get("metadata") or {}).get("deletionTimestamp"):
+                self.queue.add((SECRET, namespace, name))
+
+    def on_stopped_leading(self) -> None:
+        self.metrics.is_leader.set(0)
+        self.log.warning("leader_lost")
+
+    # --- synchronous mode -------------------------------------------------------------------------
+
+    def sync_caches(self) -> None:
+        for informer in self.informers():
+            informer.poll()
+
+    def step(self) -> Key | None:
+        """Take in pending cache changes, then process at most one ready key (no threads)."""
+        self.sync_caches()
+        key = self.queue.try_get()
+        if key is None:
+            return None
+        try:
+            self.process(key)
+        finally:
+            self.queue.done(key)
+        return key
+
+    def drain(self, max_steps: int = 10_000) -> int:
+        """Step until nothing is ready; returns the number of keys processed."""
+        processed = 0
+        while processed < max_steps:
+            if self.step() is None:
+                self.sync_caches()
+                if len(self.queue) == 0:
+                    return processed
+                continue
+            processed += 1
+        raise RuntimeError(f"operator did not settle within {max_steps} steps")
+
+    # --- threaded mode ----------------------------------------------------------------------------
+
+    def start(self, sync_timeout: float = 60.0) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._stop.clear()
+        if self.health is not None:
+            self.health.ready = self.readiness
+            self.health.alive = self.liveness
+            self.health.start()
+        for informer in self.informers():
+            self._spawn(f"informer-{informer.name}", informer.run, self._stop)
+        deadline = time.monotonic() + sync_timeout
+        for informer in self.informers():
+            informer.wait_synced(max(0.0, deadline - time.monotonic()))
+        if not self.caches_synced():
+            self.log.warning("caches_not_synced_yet", waited=sync_timeout)
+        if self.leader is not None:
+            self.leader.start()
+        else:
+            self.metrics.is_leader.set(1)
+        for i in range(self.config.workers):
+            self._spawn(f"worker-{i}", self._worker)
+        self._spawn("timers", self._timers)
+        self.log.info(
+            "operator_started", workers=self.config.workers, leader_election=self.leader is not None
+        )
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _worker(self) -> None:
+        while True:
+            key = self.queue.get()
+            if key is None:
+                return
+            try:
+                self.process(key)
+            finally:
+                self.queue.done(key)
+
+    def _timers(self) -> None:
+        next_resync = self._mono() + self.config.sync_period
+        next_janitor = self._mono() + self.config.janitor_interval
+        while not self._stop.wait(0.5):
+            now = self._mono()
+            if now >= next_resync:
+                count = self.resync()
+                self.log.info("periodic_resync", applications=count)
+                next_resync = now + self.config.sync_period
+            if now >= next_janitor:
+                self.queue.add((JANITOR, "", ""))
+                next_janitor = now + self.config.janitor_interval
+
+    def wait_until_idle(self, timeout: float = 30.0, settle: float = 0.2) -> bool:
+        """True once the queue is empty with nothing in flight for `settle` seconds in a row."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.caches_synced() and self.queue.is_idle():
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle:
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(0.02)
+        return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop watches and timers, let in-flight work finish, release the Lease."""
+        if not self._started:
+            return
+        self._stop.set()
+        self.queue.shutdown()
+        if not self.queue.wait_inflight(timeout):
+            self.log.warning("shutdown_inflight_timeout", timeout=timeout)
+        close = getattr(self.kube, "close", None)
+        if callable(close):
+            close()
+        for thread in self._threads:
+            thread.join(timeout=1.0)
+        self._threads.clear()
+        if self.leader is not None:
+            self.leader.stop(release=True)
+        if self.health is not None:
+            self.health.stop()
+        self._started = False
+        self.log.info("operator_stopped")

@@ -1,0 +1,240 @@
+"""Informer-like caches: list, then watch from the list's resourceVersion; relist on 410 Gone.
+
+One `Informer` per resource (AivenApplications, managed Secrets, and the Secret references of
+each workload kind). Each keeps a dict cache keyed by (namespace, name) and calls `on_change`
+for every real change, so the operator can enqueue work. A relist diffs the fresh list against
+the cache and reports additions, modifications (resourceVersion moved) and deletions that the
+broken watch missed.
+
+Two ways to drive an informer:
+
+* `run(stop)` on a thread: list, watch with a server-side timeout, resume from the last
+  resourceVersion (bookmarks included), relist on `WatchExpired`, back off on `WatchBroken`;
+* `poll()` for the synchronous step mode: one watch round with timeout 0 (the in-memory cluster
+  then returns every pending change and ends), relisting first if needed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Literal, TypeVar
+
+from returns.result import Failure, Result, Success
+
+from domain.kubernetes_port import (
+    KubeError,
+    ListResult,
+    WatchBookmark,
+    WatchBroken,
+    WatchEvent,
+    WatchExpired,
+    WatchItem,
+)
+
+T = TypeVar("T")
+Key = tuple[str, str]
+ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
+#: (change, old object or None, new object; for DELETED the last state)
+OnChange = Callable[[ChangeType, Any, Any], None]
+
+
+def object_key(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def object_version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+class Informer(Generic[T]):
+    def __init__(
+        self,
+        name: str,
+        lister: Callable[[], Result[ListResult[T], KubeError]],
+        watcher: Callable[[str, float], Iterator[WatchItem[T]]],
+        key: Callable[[T], Key],
+        version: Callable[[T], str] | None = None,
+        on_change: OnChange | None = None,
+        watch_timeout: float = 300.0,
+        on_restart: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._lister = lister
+        self._watcher = watcher
+        self._key = key
+        self._version = version
+        self._on_change = on_change
+        self._watch_timeout = watch_timeout
+        self._on_restart = on_restart
+        self._lock = threading.Lock()
+        self._cache: dict[Key, T] = {}
+        self._resource_version = ""
+        self._need_list = True
+        self._synced = threading.Event()
+        self.last_error: KubeError | None = None
+
+    # --- cache reads ----------------------------------------------------------------------
+
+    def get(self, key: Key) -> T | None:
+        with self._lock:
+            return self._cache.get(key)
+
+    def items(self) -> list[T]:
+        with self._lock:
+            return list(self._cache.values())
+
+    def cached_keys(self) -> list[Key]:
+        with self._lock:
+            return list(self._cache)
+
+    def in_namespace(self, namespace: str) -> list[T]:
+        with self._lock:
+            return [v for (ns, _), v in self._cache.items() if ns == namespace]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    @property
+    def resource_version(self) -> str:
+        return self._resource_version
+
+    # --- updates --------------------------------------------------------------------------
+
+    def relist(self) -> bool:
+        """List and replace the cache, reporting what changed; False (cache kept) on error."""
+        match self._lister():
+            case Failure(error):
+                self.last_error = error
+                return False
+            case Success(listed):
+                pass
+        fresh = {self._key(item): item for item in listed.items}
+        changes: list[tuple[ChangeType, Any, Any]] = []
+        with self._lock:
+            old = self._cache
+            for key, item in fresh.items():
+                before = old.get(key)
+                if before is None:
+                    changes.append(("ADDED", None, item))
+                elif self._changed(before, item):
+                    changes.append(("MODIFIED", before, item))
+            for key, item in old.items():
+                if key not in fresh:
+                    changes.append(("DELETED", item, item))
+            self._cache = fresh
+            self._resource_version = listed.resource_version
+            self._need_list = False
+        self.last_error = None
+        self._synced.set()
+        self._emit(changes)
+        return True
+
+    def remember(self, obj: T) -> None:
+        """Write-through after our own successful write, so the next pass does not decide from a
+        stale object; the watch event for the same version later changes nothing."""
+        key = self._key(obj)
+        with self._lock:
+            before = self._cache.get(key)
+            if before is not None and self._older(obj, before):
+                return
+            self._cache[key] = obj
+
+    def _older(self, candidate: T, current: T) -> bool:
+        """Whether `candidate` is an older version than `current` (numeric resourceVersions)."""
+        if self._version is None:
+            return False
+        a, b = self._version(candidate), self._version(current)
+        return a.isdigit() and b.isdigit() and int(a) < int(b)
+
+    def _changed(self, before: T, after: T) -> bool:
+        if self._version is None:
+            return bool(before != after)
+        return self._version(before) != self._version(after) or self._version(after) == ""
+
+    def _apply(self, event: WatchEvent[T]) -> tuple[ChangeType, Any, Any] | None:
+        key = self._key(event.obj)
+        with self._lock:
+            before = self._cache.get(key)
+            if event.resource_version:
+                self._resource_version = event.resource_version
+            if event.type != "DELETED" and before is not None and self._older(event.obj, before):
+                return None  # we already hold a newer version (written through by ourselves)
+            if event.type == "DELETED":
+                if before is None:
+                    return None
+                del self._cache[key]
+                return ("DELETED", before, event.obj)
+            self._cache[key] = event.obj
+        if before is None:
+            return ("ADDED", None, event.obj)
+        if not self._changed(before, event.obj):
+            return None
+        return ("MODIFIED", before, event.obj)
+
+    def watch_round(
+        self, timeout: float, stop: threading.Event | None = None
+    ) -> Literal["ok", "expired", "broken"]:
+        """Consume one watch (until its timeout); relists are left to the caller."""
+        for item in self._watcher(self._resource_version, timeout):
+            match item:
+                case WatchEvent():
+                    change = self._apply(item)
+                    if change is not None:
+                        self._emit([change])
+                case WatchBookmark(resource_version=rv):
+                    if rv:
+                        self._resource_version = rv
+                case WatchExpired():
+                    self._need_list = True
+                    self._restarted("expired")
+                    return "expired"
+                case WatchBroken(error=error):
+                    self.last_error = error
+                    self._restarted("broken")
+                    return "broken"
+            if stop is not None and stop.is_set():
+                return "ok"
+        return "ok"
+
+    def poll(self) -> None:
+        """Synchronous mode: relist if needed, then take every pending change (timeout 0)."""
+        if self._need_list and not self.relist():
+            return
+        if self.watch_round(0.0) == "expired":
+            self.relist()
+
+    def run(self, stop: threading.Event, backoff: float = 1.0, max_backoff: float = 30.0) -> None:
+        delay = backoff
+        while not stop.is_set():
+            if self._need_list:
+                if not self.relist():
+                    stop.wait(delay)
+                    delay = min(max_backoff, delay * 2)
+                    continue
+                delay = backoff
+            outcome = self.watch_round(self._watch_timeout, stop)
+            if outcome == "broken":
+                stop.wait(delay)
+                delay = min(max_backoff, delay * 2)
+            elif outcome == "ok":
+                delay = backoff
+
+    def _restarted(self, reason: str) -> None:
+        if self._on_restart is not None:
+            self._on_restart(self.name, reason)
+
+    def _emit(self, changes: list[tuple[ChangeType, Any, Any]]) -> None:
+        if self._on_change is None:
+            return
+        for change, old, new in changes:
+            self._on_change(change, old, new)
