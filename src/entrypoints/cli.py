@@ -13,19 +13,14 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("entrypoints.cmd_run", "run the operator against a cluster and Aiven"),
     "demo": ("entrypoints.cmd_demo", "run the operator on an in-memory cluster and the Aiven simulator"),
-    "render": (
-        "entrypoints.cmd_render",
-        "print the Secrets the operator would write for an AivenApplication",
-    ),
+    "render": ("entrypoints.cmd_render", "print the Secrets the operator would write for an AivenApplication"),
     "fake-aiven": ("entrypoints.cmd_fake_aiven", "serve the Aiven API simulator on a loopback port"),
     "audit": ("entrypoints.cmd_audit", "read-only operations report over a cluster and Aiven"),
 }
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="aivenator", description="Aiven credentials for Kubernetes workloads"
-    )
+    parser = argparse.ArgumentParser(prog="aivenator", description="Aiven credentials for Kubernetes workloads")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
