@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -878,6 +878,13 @@ def _certificate(body: Any) -> str:
     if not isinstance(cert, str) or not cert:
         raise WireError("certificate is not a string")
     return cert
+
+
+if TYPE_CHECKING:  # mypy proves the adapter satisfies the port (never runs)
+    from domain.ports import AivenPort
+
+    def _conforms(adapter: AivenHttp) -> AivenPort:
+        return adapter
 
 
 __all__: Sequence[str] = ["AivenHttp", "Observer", "RequestBudget", "RetryPolicy"]

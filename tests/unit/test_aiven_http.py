@@ -18,7 +18,7 @@ from returns.result import Failure, Success
 
 from adapters.aiven_budget import RequestBudget
 from adapters.aiven_http import AivenHttp, RetryPolicy
-from adapters.fake_aiven.core import FakeAiven
+from adapters.fake_aiven.core import FakeAiven, Reply
 from adapters.redaction import SecretRegistry
 from domain.facts import (
     Conflict,
@@ -218,8 +218,8 @@ def _components(fake: FakeAiven, service: str) -> list[dict[str, Any]]:
     outcome = fake.process(
         "GET", f"/v1/project/{PROJECT}/service/{service}", {"authorization": f"aivenv1 {TOKEN}"}, b""
     )
-    assert not hasattr(outcome, "kind")
-    body = outcome.body  # type: ignore[union-attr]
+    assert isinstance(outcome, Reply)
+    body = outcome.body
     assert body is not None
     comps: list[dict[str, Any]] = body["service"]["components"]
     return comps
@@ -254,6 +254,26 @@ def test_warm_ensure_uses_cached_service_facts_and_one_get(aiven: AivenHttp, fak
     # and the cached facts learnt about the new user without another GET
     assert "team_app_1" in aiven.service(PROJECT, "kafka").unwrap().usernames
     assert aiven.request_counts()["ServiceGet"] == 1
+
+
+def test_many_workers_ensuring_the_same_user_make_exactly_one(fake: FakeAiven) -> None:
+    aiven = AivenHttp("https://aiven.test", TOKEN, transport=fake.mock_transport(), secrets=SecretRegistry())
+    results: list[object] = []
+    start = threading.Barrier(8)
+
+    def work() -> None:
+        start.wait(5)
+        results.append(aiven.ensure_user(PROJECT, "kafka", "shared_user"))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 8 and all(isinstance(r, Success) for r in results)
+    passwords = {r.unwrap().password for r in results if isinstance(r, Success)}
+    assert passwords == {fake.users(PROJECT, "kafka")["shared_user"]["password"]}
+    assert len([r for r in fake.requests_matching("POST") if r.status == 200]) == 1
 
 
 def test_existing_user_is_adopted_without_create(aiven: AivenHttp, fake: FakeAiven) -> None:
