@@ -679,3 +679,30 @@ def test_inspection_helpers_return_copies(fake: FakeAiven) -> None:
     assert fake.opensearch_acl(P, "legacy-search")["enabled"] is False
     with pytest.raises(KeyError):
         fake.users(P, "nope")
+
+
+def test_a_forbidden_project_answers_403_not_a_project_member(api: httpx.Client, fake: FakeAiven) -> None:
+    fake.forbid_project("nav-prod")
+    response = api.get("/v1/project/nav-prod/service/nav-prod-kafka")
+    assert response.status_code == 403
+    assert error_of(response) == "Not a project member"
+    fake.forbid_project("nav-prod", forbidden=False)
+    assert api.get("/v1/project/nav-prod/service/nav-prod-kafka").status_code == 200
+
+
+def test_cert_renewal_is_visible_until_acknowledged(fake: FakeAiven) -> None:
+    later = [NOW]
+    fake = make_fake(clock=lambda: later[0])
+    with client_for(fake) as api:
+        old = api.post(f"{BASE}/service/kafka/user", json={"username": "renew"}).json()["user"]
+        later[0] = NOW + timedelta(days=300)
+        renewed = fake.renew_user_cert(P, "kafka", "renew")
+        got = api.get(f"{BASE}/service/kafka/user/renew").json()["user"]
+        assert got["access_cert"] == renewed["access_cert"] != old["access_cert"]
+        assert got["expiring_cert_not_valid_after_time"] == old["access_cert_not_valid_after_time"]
+        assert got["access_cert_not_valid_after_time"] == "2028-03-27T12:00:00Z"
+        api.put(f"{BASE}/service/kafka/user/renew", json={"operation": "acknowledge-renewal"})
+        assert (
+            "expiring_cert_not_valid_after_time"
+            not in api.get(f"{BASE}/service/kafka/user/renew").json()["user"]
+        )

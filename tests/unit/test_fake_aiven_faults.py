@@ -259,3 +259,21 @@ def test_parse_rate_limit(spec: str, expected: tuple[int, float]) -> None:
 def test_parse_rate_limit_rejects_nonsense(spec: str) -> None:
     with pytest.raises(ValueError):
         parse_rate_limit(spec)
+
+
+def test_password_lag_shows_an_empty_password_after_a_reset(api: httpx.Client, fake: FakeAiven) -> None:
+    fake.faults.password_lag(1)
+    create(api, "pw")
+    assert api.put(f"{USERS}/pw", json={"operation": "reset-credentials"}).status_code == 200
+    assert [api.get(f"{USERS}/pw").json()["user"]["password"] == "" for _ in range(2)] == [True, False]
+    assert api.put(f"{USERS}/pw/credentials/reset").status_code == 200
+    assert api.get(f"{USERS}/pw").json()["user"]["password"] == ""
+    assert fake.users(P, "opensearch-team-a-logs")["pw"]["password"] != ""
+
+
+def test_request_log_is_bounded() -> None:
+    fake = FakeAiven.with_default_seed(token=TOKEN, log_limit=10)
+    with client_for(fake) as api:
+        for _ in range(25):
+            api.get(f"/v1/project/{P}/kms/ca")
+    assert 5 <= len(fake.request_log) <= 10

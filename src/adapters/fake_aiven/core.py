@@ -55,6 +55,7 @@ DEFAULT_VALKEY_ACCESS_CONTROL: JSON = {
 
 MSG_UNAUTHORIZED = "Missing (expired) db token"
 MSG_NO_PROJECT = "Project does not exist"
+MSG_NOT_MEMBER = "Not a project member"
 MSG_NO_USER = "Service user does not exist"
 MSG_NO_ACL = "ACL entry does not exist"
 
@@ -121,6 +122,7 @@ class _Service:
     schema_registry_acl: list[JSON] = field(default_factory=list)
     opensearch_acl: JSON = field(default_factory=lambda: {"acls": [], "enabled": False, "extendedAcl": False})
     lag: dict[str, int] = field(default_factory=dict)
+    password_lag: dict[str, int] = field(default_factory=dict)
 
     @property
     def host(self) -> str:
@@ -156,6 +158,7 @@ class FakeAiven:
         fault_seed: int = 0,
         monotonic: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
+        log_limit: int = 100_000,
     ) -> None:
         self.token = token
         self.redact_by_default = redact_by_default
@@ -166,6 +169,8 @@ class FakeAiven:
         self._lock = threading.RLock()
         self._projects: dict[str, _Project] = {}
         self.request_log: list[LoggedRequest] = []
+        self._log_limit = max(2, log_limit)
+        self._forbidden: set[str] = set()
         self.faults = FaultInjector(seed=fault_seed, monotonic=self._monotonic)
         if seed is not None:
             self.apply_seed(seed)
@@ -263,6 +268,31 @@ class FakeAiven:
                 raise ValueError(f"user {username} already exists")
             return _copy_obj(self._create_user(svc, username, "regular", access_control))
 
+    def forbid_project(self, project: str, forbidden: bool = True) -> None:
+        """Make the token 'not a project member' of `project` (403 on every request to it)."""
+        with self._lock:
+            if forbidden:
+                self._forbidden.add(project)
+            else:
+                self._forbidden.discard(project)
+
+    def renew_user_cert(self, project: str, service: str, username: str) -> JSON:
+        """Issue a new Kafka client cert, as Aiven does before the old one expires.
+
+        The old expiry moves to `expiring_cert_not_valid_after_time` until the client sends
+        `acknowledge-renewal`. Returns a copy of the user.
+        """
+        with self._lock:
+            svc = self._service_state(project, service)
+            if svc.service_type != "kafka":
+                raise ValueError("only Kafka users have certificates")
+            user = svc.users[username]
+            old_expiry = user["access_cert_not_valid_after_time"]
+            self._issue_cert(svc, user)
+            user["expiring_cert_not_valid_after_time"] = old_expiry
+            svc.update_time = self._now()
+            return _copy_obj(user)
+
     def set_service_state(self, project: str, service: str, state: str) -> None:
         with self._lock:
             svc = self._service_state(project, service)
@@ -350,6 +380,9 @@ class FakeAiven:
         status: int | Literal["dropped"] = "dropped" if isinstance(outcome, Drop) else outcome.status
         with self._lock:
             self.request_log.append(LoggedRequest(method, path, status, self._monotonic(), raw_query))
+            if len(self.request_log) > self._log_limit:
+                # A long-running `aivenator fake-aiven` must not grow without bound.
+                del self.request_log[: self._log_limit // 2]
         return outcome
 
     def _process(
@@ -419,10 +452,10 @@ class FakeAiven:
                 return self._get_user_route(p, s, tail[1], redact=not reveal)
             if method == "DELETE":
                 return self._delete_user_route(p, s, tail[1])
-            return self._modify_user_route(p, s, tail[1], body)
+            return self._modify_user_route(p, s, tail[1], path, body)
         if len(tail) == 4 and tail[0] == "user" and tail[2:] == ["credentials", "reset"]:
             _allow(method, "PUT")
-            return self._reset_user_route(p, s, tail[1])
+            return self._reset_user_route(p, s, tail[1], path)
         if tail in (["opensearch", "acl"], ["elasticsearch", "acl"]):
             _allow(method, "GET", "POST", "PUT")
             return self._opensearch_acl_route(p, s, method, f"{tail[0]}_acl_config", body)
@@ -447,6 +480,8 @@ class FakeAiven:
         return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
     def _project(self, project: str) -> _Project:
+        if project in self._forbidden:
+            raise _Fail(403, MSG_NOT_MEMBER)
         proj = self._projects.get(project)
         if proj is None:
             raise _Fail(404, MSG_NO_PROJECT)
@@ -523,7 +558,16 @@ class FakeAiven:
         if svc.lag.get(username, 0) > 0:
             svc.lag[username] -= 1
             raise _Fail(404, MSG_NO_USER)
-        return _ok({"user": _user_json(user, redact)})
+        shown = _user_json(user, redact)
+        if svc.password_lag.get(username, 0) > 0:
+            svc.password_lag[username] -= 1
+            shown["password"] = ""
+        return _ok({"user": shown})
+
+    def _lag_password(self, svc: _Service, username: str, path: str) -> None:
+        reads = self.faults.lag_for("password_lag", "PUT", path)
+        if reads > 0:
+            svc.password_lag[username] = reads
 
     def _delete_user_route(self, p: str, s: str, username: str) -> Reply:
         svc = self._service(p, s)
@@ -533,10 +577,11 @@ class FakeAiven:
             raise _Fail(400, f"Invalid input: cannot delete the built-in service user {username}")
         del svc.users[username]
         svc.lag.pop(username, None)
+        svc.password_lag.pop(username, None)
         svc.update_time = self._now()
         return _ok({"message": "deleted"})
 
-    def _modify_user_route(self, p: str, s: str, username: str, body: bytes) -> Reply:
+    def _modify_user_route(self, p: str, s: str, username: str, path: str, body: bytes) -> Reply:
         svc = self._service(p, s)
         user = self._user(svc, username)
         data = _json_object(body)
@@ -553,6 +598,7 @@ class FakeAiven:
                 raise _Fail(400, "Invalid input: 'new_password' must be a string of 8 to 256 characters")
             self._running(svc)
             user["password"] = new_password if new_password is not None else _new_password()
+            self._lag_password(svc, username, path)
         elif operation == "set-access-control":
             if svc.service_type != "valkey":
                 raise _Fail(
@@ -569,11 +615,12 @@ class FakeAiven:
         svc.update_time = self._now()
         return _ok({"service": self._service_json(svc, redact=True), "message": "updated"})
 
-    def _reset_user_route(self, p: str, s: str, username: str) -> Reply:
+    def _reset_user_route(self, p: str, s: str, username: str, path: str) -> Reply:
         svc = self._service(p, s)
         user = self._user(svc, username)
         self._running(svc)
         user["password"] = _new_password()
+        self._lag_password(svc, username, path)
         svc.update_time = self._now()
         return _ok({"service": self._service_json(svc, redact=True), "message": "updated"})
 

@@ -17,7 +17,9 @@ Kinds and what the simulator does when a rule fires:
   (or, with `drop=True`, by a dropped connection); only consumed by requests that succeeded;
 - echo_canary: an error answer whose body contains the given canary string (for checking that
   callers never log response bodies);
-- user_lag: a user created by a matching request is invisible to the next `reads` GETs of it.
+- user_lag: a user created by a matching request is invisible to the next `reads` GETs of it;
+- password_lag: after a matching password reset (PUT), the next `reads` GETs of that user show
+  an empty password (the real API's eventual consistency, aiven-api.md §5.3.3).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ FaultKind = Literal[
     "commit_then_fail",
     "echo_canary",
     "user_lag",
+    "password_lag",
 ]
 
 #: Aiven's real 429 message shape (aiven-api.md §2.1).
@@ -265,6 +268,12 @@ class FaultInjector:
             raise ValueError("reads must be >= 0")
         return self.add(Fault("user_lag", *_patterns("POST", path), times=times, reads=reads))
 
+    def password_lag(self, reads: int, *, path: str | None = None, times: int | None = None) -> Fault:
+        """After matching password resets (PUTs), the next `reads` GETs show an empty password."""
+        if reads < 0:
+            raise ValueError("reads must be >= 0")
+        return self.add(Fault("password_lag", *_patterns("PUT", path), times=times, reads=reads))
+
     # ---- decisions (called by the simulator) ------------------------------------------------
 
     def before(self, method: str, path: str) -> Decision:
@@ -306,9 +315,13 @@ class FaultInjector:
         return None
 
     def lag_for_create(self, method: str, path: str) -> int:
+        return self.lag_for("user_lag", method, path)
+
+    def lag_for(self, kind: Literal["user_lag", "password_lag"], method: str, path: str) -> int:
+        """Reads to lag for a write that just succeeded (0 when no rule matches)."""
         with self._lock:
             for rule in self._rules:
-                if rule.kind == "user_lag" and not rule.exhausted and rule.matches(method, path):
+                if rule.kind == kind and not rule.exhausted and rule.matches(method, path):
                     rule.hits += 1
                     return rule.reads
         return 0
