@@ -189,3 +189,14 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_chunked_request_bodies_are_read(api: httpx.Client, fake: FakeAiven) -> None:
+    def body() -> Iterator[bytes]:
+        yield b'{"username": '
+        yield b'"chunky"}'
+
+    response = api.post(f"/v1/project/{P}/service/opensearch-team-a-logs/user", content=body())
+    assert response.status_code == 200
+    assert api.get(f"/v1/project/{P}/kms/ca").status_code == 200  # the connection stayed in sync
+    assert "chunky" in fake.users(P, "opensearch-team-a-logs")
