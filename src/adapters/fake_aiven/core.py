@@ -62,6 +62,9 @@ MSG_NO_ACL = "ACL entry does not exist"
 
 @dataclass(frozen=True)
 class LoggedRequest:
+    """One request as the simulator saw it: `at` is time.monotonic() (or the injected
+    monotonic clock) on arrival; `status` is "dropped" when no answer was sent."""
+
     method: str
     path: str
     status: int | Literal["dropped"]
@@ -371,6 +374,7 @@ class FakeAiven:
 
     def process(self, method: str, raw_target: str, headers: Mapping[str, str], body: bytes) -> Reply | Drop:
         """Answer one request. `raw_target` is the undecoded path plus optional query string."""
+        arrived = self._monotonic()  # arrival, not completion: what Retry-After checks need
         method = method.upper()
         raw_path, _, raw_query = raw_target.partition("?")
         segments = [unquote(s) for s in raw_path.split("/") if s != ""]
@@ -379,7 +383,7 @@ class FakeAiven:
         outcome = self._process(method, path, segments, query, _header(headers, "authorization"), body)
         status: int | Literal["dropped"] = "dropped" if isinstance(outcome, Drop) else outcome.status
         with self._lock:
-            self.request_log.append(LoggedRequest(method, path, status, self._monotonic(), raw_query))
+            self.request_log.append(LoggedRequest(method, path, status, arrived, raw_query))
             if len(self.request_log) > self._log_limit:
                 # A long-running `aivenator fake-aiven` must not grow without bound.
                 del self.request_log[: self._log_limit // 2]
