@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import datetime
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -79,6 +80,13 @@ class RealApiserver:
 
     def api_client(self, token: str) -> k8s.ApiClient:
         return api_client(self, token)
+
+    def get_json(self, token: str, path: str, accept: str = "application/json") -> Any:
+        """A raw GET (for responses the typed client does not model, such as Tables)."""
+        request = urllib.request.Request(self.host + path, headers={"Authorization": f"Bearer {token}", "Accept": accept})
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+            return json.loads(response.read())
 
     def admin_client(self) -> k8s.ApiClient:
         return api_client(self, self.admin_token)
@@ -176,7 +184,7 @@ class _ProcessGroup:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 process_group=0 if self.pgid is None else self.pgid,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - single-threaded start
+                preexec_fn=_die_with_parent,  # started from the single test thread
             )
         if self.pgid is None:
             self.pgid = proc.pid
@@ -352,7 +360,7 @@ def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
 
 def apply_objects(api: k8s.ApiClient, objects: Iterable[dict[str, Any]]) -> list[Any]:
     """Server-side apply each object (forcing conflicts), discovering new kinds as needed."""
-    dyn = DynamicClient(api)
+    dyn = DynamicClient(api)  # type: ignore[no-untyped-call]
     applied = []
     for obj in objects:
         try:
@@ -361,7 +369,7 @@ def apply_objects(api: k8s.ApiClient, objects: Iterable[dict[str, Any]]) -> list
             dyn.resources.invalidate_cache()
             resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
         applied.append(
-            dyn.server_side_apply(
+            dyn.server_side_apply(  # type: ignore[no-untyped-call]
                 resource,
                 body=obj,
                 name=obj["metadata"]["name"],
@@ -474,6 +482,7 @@ def _start(assets: Path, workdir: Path, group: _ProcessGroup) -> RealApiserver:
             f"--secure-port={api_port}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",
             "--service-cluster-ip-range=10.0.0.0/24",
             f"--service-account-issuer={host}/",
             f"--service-account-key-file={sa_key}",

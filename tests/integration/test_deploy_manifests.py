@@ -1,0 +1,308 @@
+"""The manifests in deploy/ against a real kube-apiserver: they apply, and the CRD behaves."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from tests.integration.real_apiserver import (
+    DEPLOY_DIR,
+    OPERATOR_NAMESPACE,
+    RealApiserver,
+    apply_objects,
+    load_yaml_documents,
+    wait_crds_established,
+)
+
+pytestmark = pytest.mark.real_apiserver
+
+GROUP, VERSION, PLURAL = "aiven.nais.io", "v1", "aivenapplications"
+OWNED_ELSEWHERE = ("chart", "examples")
+
+
+def own_manifest_files() -> list[Path]:
+    return sorted(
+        path
+        for path in DEPLOY_DIR.rglob("*.yaml")
+        if path.relative_to(DEPLOY_DIR).parts[0] not in OWNED_ELSEWHERE
+    )
+
+
+def example_files() -> list[Path]:
+    return sorted((DEPLOY_DIR / "examples").glob("*.yaml"))
+
+
+def kubernetes_objects(path: Path) -> list[dict[str, Any]]:
+    """The Kubernetes objects in a file (examples/ also holds non-Kubernetes input such as facts)."""
+    return [d for d in load_yaml_documents(path) if {"apiVersion", "kind", "metadata"} <= d.keys()]
+
+
+@pytest.fixture
+def admin(real_apiserver: RealApiserver) -> Iterator[k8s.ApiClient]:
+    with real_apiserver.admin_client() as api:
+        yield api
+
+
+@pytest.fixture
+def namespace(admin: k8s.ApiClient) -> Iterator[str]:
+    name = f"manifests-{uuid.uuid4().hex[:8]}"
+    k8s.CoreV1Api(admin).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+    yield name
+    # No namespace controller runs, so the namespace would stay Terminating; that is harmless.
+    k8s.CoreV1Api(admin).delete_namespace(name)
+
+
+def remove_admission_policy(admin: k8s.ApiClient) -> None:
+    """Other tests write managed Secrets as admin; the policy is only installed where tested."""
+    reg = k8s.AdmissionregistrationV1Api(admin)
+    for doc in load_yaml_documents(DEPLOY_DIR / "admission-policy.yaml"):
+        name = doc["metadata"]["name"]
+        try:
+            if doc["kind"] == "ValidatingAdmissionPolicyBinding":
+                reg.delete_validating_admission_policy_binding(name)
+            elif doc["kind"] == "ValidatingAdmissionPolicy":
+                reg.delete_validating_admission_policy(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def aiven_application(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AivenApplication",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+VALID_SPEC: dict[str, Any] = {
+    "secretName": "legacy-secret",
+    "protected": True,
+    "expiresAt": "2031-01-02T03:04:05Z",
+    "kafka": {"pool": "dev-nais-dev", "secretName": "app-kafka"},
+    "openSearch": {"instance": "logs", "access": "readwrite", "secretName": "app-opensearch"},
+    "valkey": [
+        {"instance": "cache", "access": "admin", "secretName": "app-valkey-cache"},
+        {"instance": "sessions", "secretName": "app-valkey-sessions"},
+    ],
+}
+
+
+def test_every_deploy_manifest_applies_to_a_real_apiserver(admin: k8s.ApiClient) -> None:
+    files = own_manifest_files()
+    names = {str(p.relative_to(DEPLOY_DIR)) for p in files}
+    assert {"crds/aivenapplications.yaml", "rbac.yaml", "operator.yaml", "admission-policy.yaml"} <= names
+    try:
+        for path in files:
+            docs = load_yaml_documents(path)
+            assert docs, f"{path} holds no objects"
+            applied = apply_objects(admin, docs)
+            assert [a.metadata.name for a in applied] == [d["metadata"]["name"] for d in docs], path
+    finally:
+        remove_admission_policy(admin)
+
+    apps = k8s.AppsV1Api(admin)
+    deployment = apps.read_namespaced_deployment("aivenator", OPERATOR_NAMESPACE)
+    assert deployment.spec.replicas == 2
+    assert k8s.CoreV1Api(admin).read_namespaced_service("aivenator-metrics", OPERATOR_NAMESPACE).spec.ports
+
+
+def test_example_manifests_apply_after_creating_their_namespaces(admin: k8s.ApiClient) -> None:
+    core = k8s.CoreV1Api(admin)
+    applied = 0
+    for path in example_files():
+        docs = kubernetes_objects(path)
+        for ns in {d["metadata"].get("namespace") for d in docs} - {None}:
+            try:
+                core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=ns)))
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+        for doc in docs:
+            doc["metadata"].setdefault("namespace", "default")
+        result = apply_objects(admin, docs)
+        assert len(result) == len(docs), path
+        applied += len(result)
+    assert applied == sum(len(kubernetes_objects(p)) for p in example_files())
+
+
+def test_operator_pod_template_passes_restricted_pod_security(admin: k8s.ApiClient) -> None:
+    """The Deployment's pod, dry-run created in the `restricted`-enforced operator namespace."""
+    docs = load_yaml_documents(DEPLOY_DIR / "operator.yaml")
+    apply_objects(admin, load_yaml_documents(DEPLOY_DIR / "namespace.yaml"))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    ns = k8s.CoreV1Api(admin).read_namespace(OPERATOR_NAMESPACE)
+    assert ns.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    template = deployment["spec"]["template"]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "aivenator-dry-run", "namespace": OPERATOR_NAMESPACE, **template["metadata"]},
+        "spec": template["spec"],
+    }
+    created = k8s.CoreV1Api(admin).create_namespaced_pod(OPERATOR_NAMESPACE, pod, dry_run="All")
+    container = created.spec.containers[0]
+    assert container.security_context.read_only_root_filesystem is True
+    assert "--leader-elect" in container.args
+    assert any(a.startswith("--aiven-token-file=") for a in container.args)
+    assert not any(a.startswith("--aiven-token=") for a in container.args)
+
+    # A pod breaking the restricted profile is refused in that namespace: the check above is real.
+    bad = json.loads(json.dumps(pod))
+    bad["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    with pytest.raises(ApiException) as refused:
+        k8s.CoreV1Api(admin).create_namespaced_pod(OPERATOR_NAMESPACE, bad, dry_run="All")
+    assert refused.value.status == 403
+    assert "allowPrivilegeEscalation" in refused.value.body
+
+
+def test_aivenapplication_crd_is_established_with_its_names(admin: k8s.ApiClient) -> None:
+    wait_crds_established(admin, ["aivenapplications.aiven.nais.io"], timeout=10)
+    crd = k8s.ApiextensionsV1Api(admin).read_custom_resource_definition("aivenapplications.aiven.nais.io")
+    assert crd.spec.names.short_names == ["aivenapp"]
+    assert crd.spec.scope == "Namespaced"
+    [version] = crd.spec.versions
+    assert (version.name, version.served, version.storage) == ("v1", True, True)
+    resources = k8s.CustomObjectsApi(admin).get_api_resources(GROUP, VERSION).resources
+    by_name = {r.name: r for r in resources}
+    assert by_name[PLURAL].short_names == ["aivenapp"]
+    assert "aivenapplications/status" in by_name
+
+
+def test_a_valid_aivenapplication_is_accepted_and_stored_as_written(
+    admin: k8s.ApiClient, namespace: str
+) -> None:
+    api = k8s.CustomObjectsApi(admin)
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, aiven_application("app", VALID_SPEC))
+    stored = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "app")
+    # No schema defaults: the spec (and so its sync hash) stays exactly as written.
+    assert stored["spec"] == VALID_SPEC
+    minimal = aiven_application("minimal", {"kafka": {"pool": "dev-nais-dev"}})
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, minimal)
+
+
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [
+        ({"openSearch": {"instance": "x", "access": "superuser", "secretName": "s"}}, "spec.openSearch.access"),
+        ({"valkey": [{"instance": "x", "access": "READ", "secretName": "s"}]}, "spec.valkey[0].access"),
+        ({"kafka": {"secretName": "s"}}, "spec.kafka.pool"),
+        ({"expiresAt": "next tuesday"}, "spec.expiresAt"),
+        ({"protected": "yes"}, "spec.protected"),
+        ({"valkey": {"instance": "x"}}, "spec.valkey"),
+    ],
+)
+def test_an_invalid_aivenapplication_is_rejected(
+    admin: k8s.ApiClient, namespace: str, spec: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(ApiException) as rejected:
+        k8s.CustomObjectsApi(admin).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, aiven_application("bad", spec)
+        )
+    assert rejected.value.status == 422
+    assert complaint in rejected.value.body
+
+
+def test_unknown_spec_fields_are_pruned(admin: k8s.ApiClient, namespace: str) -> None:
+    api = k8s.CustomObjectsApi(admin)
+    body = aiven_application("pruned", {"kafka": {"pool": "p", "bogus": 1}, "bogus": True})
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    stored = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "pruned")
+    assert stored["spec"] == {"kafka": {"pool": "p"}}
+
+
+def test_status_is_a_subresource(admin: k8s.ApiClient, namespace: str) -> None:
+    api = k8s.CustomObjectsApi(admin)
+    created = api.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL,
+        {**aiven_application("st", {"kafka": {"pool": "p"}}), "status": {"synchronizationState": "ignored"}},
+    )
+    assert "status" not in created  # status is ignored on the main resource
+    status = {
+        "synchronizationHash": "abc123",
+        "synchronizationState": "RolloutComplete",
+        "synchronizationTime": "2030-01-01T00:00:00Z",
+        "synchronizedGeneration": 1,
+        "observedGeneration": 1,
+        "conditions": [
+            {
+                "type": "Succeeded",
+                "status": "True",
+                "lastUpdateTime": "2030-01-01T00:00:00Z",
+                "reason": "Synchronized",
+                "message": "ok",
+            }
+        ],
+    }
+    patched = api.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, "st", {"status": status})
+    assert patched["status"] == status
+    assert patched["metadata"]["generation"] == created["metadata"]["generation"]
+
+    # A spec patch bumps the generation and leaves the status alone.
+    after = api.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "st", {"spec": {"protected": True}, "status": {"synchronizationHash": ""}}
+    )
+    assert after["metadata"]["generation"] == created["metadata"]["generation"] + 1
+    assert after["status"]["synchronizationHash"] == "abc123"
+
+    with pytest.raises(ApiException) as rejected:
+        api.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, "st", {"status": {"observedGeneration": "one"}}
+        )
+    assert rejected.value.status == 422
+
+
+def test_printer_columns_show_secrets_protection_expiry_and_state(
+    real_apiserver: RealApiserver, admin: k8s.ApiClient, namespace: str
+) -> None:
+    api = k8s.CustomObjectsApi(admin)
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, aiven_application("cols", VALID_SPEC))
+    api.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, "cols",
+        {"status": {"synchronizationState": "RolloutComplete", "synchronizationTime": "2030-01-01T00:00:00Z"}},
+    )
+    table = real_apiserver.get_json(
+        real_apiserver.admin_token,
+        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/cols",
+        accept="application/json;as=Table;v=v1;g=meta.k8s.io",
+    )
+    columns = [c["name"] for c in table["columnDefinitions"]]
+    assert columns == [
+        "Name", "Kafka Secret", "OpenSearch Secret", "Valkey Secret", "Protected", "Expires", "State", "Synced", "Age",
+    ]
+    [row] = table["rows"]
+    cells = dict(zip(columns, row["cells"], strict=True))
+    assert cells["Kafka Secret"] == "app-kafka"
+    assert cells["OpenSearch Secret"] == "app-opensearch"
+    # A column prints only the first match of its JSONPath.
+    assert cells["Valkey Secret"] == "app-valkey-cache"
+    assert cells["Protected"] is True
+    assert cells["State"] == "RolloutComplete"
+
+
+@pytest.mark.parametrize(("kind", "plural"), [("OpenSearch", "opensearches"), ("Valkey", "valkeys")])
+def test_aiven_io_fixture_crds_hold_a_running_instance(
+    admin: k8s.ApiClient, namespace: str, kind: str, plural: str
+) -> None:
+    api = k8s.CustomObjectsApi(admin)
+    body = {
+        "apiVersion": "aiven.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": f"{plural}-{namespace}-main"},
+        "spec": {"plan": "hobbyist", "project": "dev-nais-dev", "anything": {"nested": [1, 2]}},
+    }
+    api.create_namespaced_custom_object("aiven.io", "v1alpha1", namespace, plural, body)
+    api.patch_namespaced_custom_object_status(
+        "aiven.io", "v1alpha1", namespace, plural, body["metadata"]["name"], {"status": {"state": "RUNNING"}}
+    )
+    got = api.get_namespaced_custom_object("aiven.io", "v1alpha1", namespace, plural, body["metadata"]["name"])
+    assert got["status"]["state"] == "RUNNING"
+    assert got["spec"]["anything"] == {"nested": [1, 2]}
