@@ -216,6 +216,17 @@ class FakeKubernetes:
         with self._lock:
             return isinstance(self._delete(kind, namespace, name, None, None), Success)
 
+    def patch(
+        self, kind: str, namespace: str, name: str, merge_patch: Mapping[str, Any], *, status: bool = False
+    ) -> Result[KubeObject, KubeError]:
+        """A merge patch of any kind, like `kubectl patch --type merge [--subresource status]`.
+
+        Same rules as the port's patches (and counted like them).
+        """
+        return self._patch(
+            kind, namespace if KINDS[kind].namespaced else "", name, merge_patch, None, status=status
+        )
+
     def events(self, namespace: str | None = None) -> list[KubeObject]:
         return self.objects("Event", namespace)
 
