@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
@@ -26,6 +26,7 @@ MASK = "[REDACTED]"
 #: Strings shorter than this are never registered: masking every "abc" in every log line would
 #: destroy the logs while protecting nothing (Aiven passwords are far longer).
 MIN_SECRET_LENGTH = 6
+_KEY_LENGTH = 12
 
 _PEM_BLOCK = re.compile(
     r"-----BEGIN ([A-Z0-9 ]{1,64})-----.*?-----END \1-----",
@@ -53,52 +54,101 @@ class SecretRegistry:
     """Thread-safe set of exact secret strings to mask, bounded (least recently added dropped).
 
     Fed by the Aiven adapter with the token and every credential it reads; consulted by
-    `redact_text` and the structlog processor.
+    `redact_text` and the structlog processor. Secrets are indexed by their first
+    `_KEY_LENGTH` characters (Aiven passwords share the `AVNS_` prefix, so shorter keys would
+    crowd into few buckets), so a lookup costs a few dict probes per position of the text, not
+    one substring search per known secret (a cluster can have tens of thousands).
     """
 
-    def __init__(self, max_entries: int = 20_000) -> None:
+    def __init__(self, max_entries: int = 50_000) -> None:
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, None] = OrderedDict()
+        self._index: dict[str, set[str]] = {}
+        self._key_lengths: Counter[int] = Counter()
         self._max = max_entries
-        self._snapshot: tuple[str, ...] = ()
 
     def add(self, *secrets: str | None) -> None:
         with self._lock:
-            changed = False
             for secret in secrets:
                 if not secret or len(secret) < MIN_SECRET_LENGTH:
+                    continue
+                if _PEM_BLOCK.fullmatch(secret.strip()):
+                    # Whole PEM blocks are always masked by the pattern rules; storing every
+                    # user's key (about 2 KB each) would only cost memory.
                     continue
                 for variant in _variants(secret):
                     if variant in self._entries:
                         self._entries.move_to_end(variant)
                         continue
                     self._entries[variant] = None
-                    changed = True
+                    key = _index_key(variant)
+                    self._index.setdefault(key, set()).add(variant)
+                    self._key_lengths[len(key)] += 1
             while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-                changed = True
-            if changed:
-                # Longest first so a secret containing another is masked whole.
-                self._snapshot = tuple(sorted(self._entries, key=len, reverse=True))
+                oldest, _ = self._entries.popitem(last=False)
+                self._unindex(oldest)
 
     def discard(self, secret: str) -> None:
         with self._lock:
             for variant in _variants(secret):
-                self._entries.pop(variant, None)
-            self._snapshot = tuple(sorted(self._entries, key=len, reverse=True))
+                if self._entries.pop(variant, 0) is None:
+                    self._unindex(variant)
+
+    def _unindex(self, variant: str) -> None:
+        key = _index_key(variant)
+        bucket = self._index.get(key)
+        if bucket is not None and variant in bucket:
+            bucket.discard(variant)
+            self._key_lengths[len(key)] -= 1
+            if not self._key_lengths[len(key)]:
+                del self._key_lengths[len(key)]
+            if not bucket:
+                del self._index[key]
+
+    def found_in(self, text: str) -> list[str]:
+        """Known secrets occurring in `text`, longest first (so one containing another wins)."""
+        with self._lock:
+            if not self._index:
+                return []
+            candidates: set[str] = set()
+            index = self._index
+            for length in self._key_lengths:
+                for i in range(len(text) - length + 1):
+                    bucket = index.get(text[i : i + length])
+                    if bucket:
+                        candidates.update(bucket)
+        return sorted((c for c in candidates if c in text), key=len, reverse=True)
 
     def snapshot(self) -> tuple[str, ...]:
-        return self._snapshot
+        with self._lock:
+            return tuple(self._entries)
 
     def __bool__(self) -> bool:
         # An empty registry is still a registry (`registry or default` must not replace it).
         return True
 
     def __len__(self) -> int:
-        return len(self._snapshot)
+        with self._lock:
+            return len(self._entries)
 
     def __contains__(self, secret: object) -> bool:
-        return secret in self._entries
+        with self._lock:
+            return secret in self._entries
+
+
+def _index_key(secret: str) -> str:
+    """A substring of the secret to index it by: any substring finds it, and a distinctive one
+    keeps buckets small (PEM keys all start with the same header, so skip past it)."""
+    offset = 0
+    if secret.startswith("-----"):
+        for sep in ("\n", "\\n"):
+            at = secret.find(sep, 5)
+            if at != -1:
+                offset = at + len(sep)
+                break
+        if len(secret) - offset < MIN_SECRET_LENGTH:
+            offset = 0
+    return secret[offset : offset + _KEY_LENGTH]
 
 
 def _variants(secret: str) -> tuple[str, ...]:
@@ -127,7 +177,7 @@ def redact_text(
     reg = default_registry if registry is None else registry
     out = text
     # Exact secrets first: once a PEM block is rewritten, an exact key would no longer match.
-    for secret in (*_filtered(known_secrets), *reg.snapshot()):
+    for secret in sorted({*_filtered(known_secrets), *reg.found_in(out)}, key=len, reverse=True):
         if secret in out:
             out = out.replace(secret, MASK)
     out = _PEM_BLOCK.sub(lambda m: f"-----BEGIN {m.group(1)}-----{MASK}-----END {m.group(1)}-----", out)

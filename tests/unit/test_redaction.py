@@ -64,8 +64,8 @@ def test_registry_masks_json_escaped_forms_of_multiline_secrets() -> None:
     assert "line-one" not in redact_text(escaped, registry=registry)
 
 
-def test_registry_is_bounded_and_thread_safe() -> None:
-    registry = SecretRegistry(max_entries=500)
+def test_registry_is_thread_safe() -> None:
+    registry = SecretRegistry()
 
     def feed(prefix: str) -> None:
         for i in range(300):
@@ -77,8 +77,43 @@ def test_registry_is_bounded_and_thread_safe() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(registry) == 500
-    assert "t0-secret-0000" not in redact_text("t0-secret-0000", registry=registry) or len(registry) == 500
+    assert len(registry) == 1200
+    assert redact_text("a t3-secret-0150 t0-secret-0299 b", registry=registry) == f"a {MASK} {MASK} b"
+
+
+def test_registry_is_bounded_dropping_the_oldest() -> None:
+    registry = SecretRegistry(max_entries=3)
+    registry.add("first-secret", "second-secret", "third-secret")
+    registry.add("first-secret")  # seen again: now the newest
+    registry.add("fourth-secret")
+    assert len(registry) == 3 and "second-secret" not in registry
+    assert redact_text("first-secret second-secret", registry=registry) == f"{MASK} second-secret"
+    registry.discard("first-secret")
+    assert redact_text("first-secret", registry=registry) == "first-secret"
+
+
+def test_lookup_stays_fast_with_many_known_secrets() -> None:
+    import time
+
+    registry = SecretRegistry()
+    registry.add(*(f"{i:06d}-opaque-password" for i in range(20_000)))
+    registry.add(*(f"AVNS_{i:06d}shared-prefix" for i in range(20_000)))
+    line = (
+        "aiven_request operation=ServiceUserGet path=/v1/project/p/service/s/user/u 009999-opaque-password "
+        * 3
+    )
+    started = time.perf_counter()
+    for _ in range(200):
+        out = redact_text(line, registry=registry)
+    assert "009999-opaque-password" not in out
+    assert (time.perf_counter() - started) / 200 < 0.005
+
+
+def test_pem_blocks_are_not_stored_but_always_masked() -> None:
+    registry = SecretRegistry()
+    registry.add(KEY, "a-real-password")
+    assert len(registry) == 1
+    assert "MIIEvQIBADANBgkq" not in redact_text(f"x {KEY} y", registry=registry)
 
 
 def test_processor_redacts_every_value_of_the_event_dict() -> None:
