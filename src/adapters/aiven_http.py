@@ -78,6 +78,7 @@ PROTECTED_USERS = frozenset({"avnadmin", "default"})
 
 _MAX_MESSAGE = 300
 _TRY_AGAIN = re.compile(r"try again in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_SERVICE_GONE = re.compile(r"Service (?!user\b)\S+ does not exist|Project does not exist")
 _SECRET_WORDS = re.compile(r"credential|passw|secret|token|private|certificate|api.?key", re.IGNORECASE)
 # Long runs mixing letters and digits look like generated secrets; names we generate are shorter
 # than this or contain separators every few characters.
@@ -260,6 +261,8 @@ class AivenHttp:
         the next round reads first, so a create that committed is adopted, not duplicated. For
         Valkey, an existing user whose access control differs is corrected.
         """
+        if username in PROTECTED_USERS:
+            return Failure(Rejected(f"refusing to hand out built-in user {username}", status=403))
         deadline = self._deadline()
         facts_result = self._service(project, service, deadline)
         if isinstance(facts_result, Failure):
@@ -669,7 +672,15 @@ class AivenHttp:
         self._facts.update((project, service), change)
 
     def _invalidate_on(self, project: str, service: str, result: Result[Any, AivenError]) -> None:
-        if isinstance(result, Failure) and isinstance(result.failure(), NotFound | Unavailable):
+        """Forget the service's facts when a call suggests they are stale: the service (or its
+        project) is gone, or Aiven is failing for it. A plain missing user says nothing about the
+        service, so it keeps the cache warm."""
+        if not isinstance(result, Failure):
+            return
+        error = result.failure()
+        if isinstance(error, Unavailable) or (
+            isinstance(error, NotFound) and _SERVICE_GONE.search(error.message)
+        ):
             self._facts.invalidate((project, service))
 
     def _count(self, operation: str) -> None:
@@ -715,6 +726,8 @@ class AivenHttp:
             throttled = self._wait_for_budget(operation, deadline)
             if throttled is not None:
                 return Failure(throttled)
+            if self._clock() >= deadline:
+                return Failure(Unavailable(f"{operation}: call budget spent before sending"))
             remaining = max(0.001, deadline - self._clock())
             started = self._clock()
             response: httpx.Response | None = None

@@ -608,6 +608,28 @@ def test_errors_are_not_cached_and_user_errors_invalidate_facts(aiven: AivenHttp
     assert aiven.request_counts()["ServiceGet"] == gets_before + 1
 
 
+def test_a_missing_user_keeps_facts_but_a_missing_service_drops_them(
+    aiven: AivenHttp, fake: FakeAiven
+) -> None:
+    aiven.service(PROJECT, "kafka").unwrap()
+    missing_user = aiven.get_user(PROJECT, "kafka", "nobody")
+    assert isinstance(missing_user, Failure) and isinstance(missing_user.failure(), NotFound)
+    aiven.service(PROJECT, "kafka").unwrap()
+    assert aiven.request_counts()["ServiceGet"] == 1
+    fake.remove_service(PROJECT, "kafka")
+    gone = aiven.get_user(PROJECT, "kafka", "nobody")
+    assert isinstance(gone, Failure) and isinstance(gone.failure(), NotFound)
+    assert isinstance(aiven.service(PROJECT, "kafka"), Failure)
+    assert aiven.request_counts()["ServiceGet"] == 2
+
+
+def test_builtin_users_are_never_ensured(aiven: AivenHttp, fake: FakeAiven) -> None:
+    for name in ("avnadmin", "default"):
+        result = aiven.ensure_user(PROJECT, "kafka", name)
+        assert isinstance(result, Failure) and isinstance(result.failure(), Rejected)
+    assert not fake.request_log
+
+
 def test_concurrent_misses_do_one_request(clock: FakeTime) -> None:
     fake = make_fake(clock)
     release = threading.Event()
