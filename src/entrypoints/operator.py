@@ -236,6 +236,10 @@ class Operator:
         attempt = self.queue.failures(key)
         outcome: Outcome
         wake: float | None = None
+        if not self.may_mutate():
+            # Standing by: do nothing at all; winning the Lease re-enqueues everything.
+            self.queue.forget(key)
+            return
         try:
             if kind == APP:
                 result = self.reconciler.reconcile(namespace, name, attempt)

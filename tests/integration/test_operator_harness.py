@@ -55,6 +55,14 @@ class Harness:
     clock: Clock
     logs: io.StringIO
 
+    def close(self) -> None:
+        """Stop everything; fail if any work item crashed (a bug hidden by the retry loop)."""
+        self.operator.stop()
+        self.container.aiven().close()
+        structlog.reset_defaults()
+        crashed = [line for line in self.logs.getvalue().splitlines() if "work_item_failed" in line]
+        assert not crashed, crashed[:3]
+
     def aiven_requests(self) -> int:
         return len(self.aiven.request_log)
 
@@ -115,9 +123,7 @@ def build(
 def harness() -> Iterator[Harness]:
     h = build()
     yield h
-    h.operator.stop()
-    h.container.aiven().close()
-    structlog.reset_defaults()
+    h.close()
 
 
 def aiven_object(kind: str, name: str, namespace: str = NAMESPACE, state: str = "RUNNING") -> dict[str, Any]:
