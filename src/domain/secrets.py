@@ -234,7 +234,9 @@ def diff(desired: DesiredSecret, existing: Mapping[str, Any] | None) -> SecretCh
     label_patch = _merge(desired.labels, desired.owned_labels, meta.get("labels") or {})
     annotation_patch = _merge(desired.annotations, desired.owned_annotations, meta.get("annotations") or {})
     current_finalizers = [str(f) for f in (meta.get("finalizers") or [])]
-    missing_finalizers = [f for f in desired.finalizers if f not in current_finalizers]
+    # The API refuses new finalizers on an object that is being deleted.
+    terminating = bool(meta.get("deletionTimestamp"))
+    missing_finalizers = [] if terminating else [f for f in desired.finalizers if f not in current_finalizers]
 
     metadata_patch: dict[str, Any] = {}
     if label_patch:

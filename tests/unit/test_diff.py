@@ -134,3 +134,10 @@ def test_foreign_metadata_and_data_always_survive_an_update(
         assert set(change.patch.get("data", {})) <= secret.owned_data_keys
         assert set(change.patch["metadata"].get("labels", {})) <= secret.owned_labels
         assert set(change.patch["metadata"].get("annotations", {})) <= secret.owned_annotations
+
+
+def test_no_finalizer_is_added_to_a_terminating_secret() -> None:
+    existing = as_existing(_desired())
+    existing["metadata"]["finalizers"] = []
+    existing["metadata"]["deletionTimestamp"] = "2026-11-27T12:00:00Z"
+    assert isinstance(diff(_desired(), existing), Unchanged)

@@ -143,7 +143,7 @@ names_and_generations = st.tuples(dns_labels(), st.integers(0, 10**6)).flatmap(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(names_and_generations, st.sampled_from([None, *Access]))
 def test_names_are_always_valid_and_owned(args: tuple[str, str, int], access: Access | None) -> None:
     namespace, name, generation = args
@@ -166,7 +166,7 @@ def test_names_are_always_valid_and_owned(args: tuple[str, str, int], access: Ac
         )
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(names_and_generations, names_and_generations)
 def test_kafka_names_differ_for_different_apps(a: tuple[str, str, int], b: tuple[str, str, int]) -> None:
     if a == b:
