@@ -18,6 +18,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -289,8 +290,6 @@ class KubernetesApi:
     def record_event(
         self, involved: ObjectRef, type: EventType, reason: str, message: str
     ) -> Result[None, KubeError]:
-        from datetime import UTC, datetime  # local: the adapter has no other use for the clock
-
         now = datetime.now(UTC)
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {

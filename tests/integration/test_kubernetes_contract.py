@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -36,9 +37,12 @@ from domain.kubernetes_port import (
     KubeAlreadyExists,
     KubeConflict,
     KubeForbidden,
+    KubeGone,
+    KubeInvalid,
     KubeNotFound,
     KubeObject,
     KubernetesPort,
+    KubeUnavailable,
     Lease,
     ObjectRef,
     WatchBookmark,
@@ -53,6 +57,8 @@ T = TypeVar("T")
 
 FINALIZER = "aivenator.aiven.nais.io/finalizer"
 FOREIGN_FINALIZER = "example.com/someone-else"
+#: Setting deletionTimestamp bumps metadata.generation (as kube-apiserver does for custom resources).
+GENERATION_AFTER_DELETE_MARK = 2
 
 #: (API path prefix, plural) for the admin harness of the real backend.
 PATHS: Mapping[str, tuple[str, str]] = {
@@ -174,6 +180,8 @@ class Backend:
     admin: Admin
     #: Seconds a watch waits when a case needs "no further events" (the real server needs >= 1).
     quiet_timeout: float
+    #: Closes the port (not a port role: lifecycle belongs to the composition root).
+    close: Callable[[], None]
 
 
 @pytest.fixture(
@@ -186,14 +194,14 @@ class Backend:
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "fake":
         kube = FakeKubernetes(namespaces=(OPERATOR_NAMESPACE,))
-        yield Backend("fake", kube, FakeAdmin(kube), quiet_timeout=0.2)
+        yield Backend("fake", kube, FakeAdmin(kube), quiet_timeout=0.2, close=kube.close)
         kube.close()
         return
     server: RealApiserver = request.getfixturevalue("real_apiserver")
     token = server.admin_token if request.param == "real-admin" else server.operator_token
     port = KubernetesApi.from_token(server.host, token, str(server.ca_file))
     admin = RealAdmin(server)
-    yield Backend(request.param, port, admin, quiet_timeout=1.0)
+    yield Backend(request.param, port, admin, quiet_timeout=1.0, close=port.close)
     port.close()
     admin.api.close()  # type: ignore[no-untyped-call]
 
@@ -387,6 +395,31 @@ def test_delete_preconditions_protect_against_races(backend: Backend, ns: str) -
     current = backend.port.get_secret(ns, "creds").unwrap()["metadata"]["resourceVersion"]
     assert backend.port.delete_secret(ns, "creds", uid=uid, resource_version=current) == Success(None)
     assert isinstance(backend.port.get_secret(ns, "creds").failure(), KubeNotFound)
+
+
+def test_invalid_secret_data_is_invalid_and_the_error_does_not_echo_it(backend: Backend, ns: str) -> None:
+    value = "not-base64-" + uuid.uuid4().hex + "!"
+    body = {"metadata": {"name": "bad", "namespace": ns}, "data": {"K": value}}
+    match backend.port.create_secret(body):
+        case Failure(KubeInvalid(message)):
+            assert value not in message
+        case other:
+            pytest.fail(f"expected KubeInvalid, got {other!r}")
+
+
+def test_an_application_with_a_foreign_finalizer_is_only_marked_when_deleted(
+    backend: Backend, ns: str
+) -> None:
+    body = application(ns, "app1")
+    body["metadata"]["finalizers"] = [FOREIGN_FINALIZER]
+    created = backend.admin.apply(body)
+    assert backend.port.delete_application(ns, "app1") == Success(None)
+    marked = backend.port.get_application(ns, "app1").unwrap()
+    assert marked["metadata"]["deletionTimestamp"]
+    assert marked["metadata"]["uid"] == created["metadata"]["uid"]
+    assert marked["metadata"]["generation"] == GENERATION_AFTER_DELETE_MARK
+    backend.admin.patch("AivenApplication", ns, "app1", {"metadata": {"finalizers": None}})
+    assert isinstance(backend.port.get_application(ns, "app1").failure(), KubeNotFound)
 
 
 # --------------------------------------------------------------------------- watches
@@ -673,6 +706,21 @@ def test_a_lease_is_created_once_and_updated_under_optimistic_locking(backend: B
     assert isinstance(backend.port.get_lease(OPERATOR_NAMESPACE, "absent-lease").failure(), KubeNotFound)
 
 
+def test_closing_the_port_ends_a_running_watch(backend: Backend, ns: str) -> None:
+    start = backend.port.list_applications().unwrap().resource_version
+    done = threading.Event()
+    seen: list[object] = []
+
+    def consume() -> None:
+        seen.extend(backend.port.watch_applications(start, 60))
+        done.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.5)
+    backend.close()
+    assert done.wait(10), "watch still running after close()"
+
+
 # --------------------------------------------------------------------------- RBAC (real only)
 
 
@@ -704,3 +752,31 @@ def test_a_broken_connection_is_unavailable_not_an_exception(real_apiserver: Rea
         assert len(items) == 1 and type(items[0]).__name__ == "WatchBroken"
     finally:
         port.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected"),
+    [
+        (404, {"reason": "NotFound", "message": "gone"}, {}, KubeNotFound("gone")),
+        (409, {"reason": "AlreadyExists", "message": "exists"}, {}, KubeAlreadyExists("exists")),
+        (409, {"reason": "Conflict", "message": "stale"}, {}, KubeConflict("stale")),
+        (410, {"reason": "Expired", "message": "too old"}, {}, KubeGone("too old")),
+        (403, {"reason": "Forbidden", "message": "no"}, {}, KubeForbidden("no")),
+        (422, {"reason": "Invalid", "message": "bad"}, {}, KubeInvalid("bad")),
+        (
+            429,
+            {"reason": "TooManyRequests", "message": "slow"},
+            {"Retry-After": "7"},
+            KubeUnavailable("slow", 7.0),
+        ),
+        (503, None, {}, KubeUnavailable("HTTP 503", None)),
+    ],
+)
+def test_api_server_answers_are_classified_once(
+    status: int, body: dict[str, str] | None, headers: dict[str, str], expected: object
+) -> None:
+    """No server needed: the real adapter's mapping from HTTP status to error values."""
+    from adapters.kubernetes_api import _status_error
+
+    data = json.dumps({"kind": "Status", **body}).encode() if body is not None else b"<html>oops</html>"
+    assert _status_error(status, data, headers) == expected

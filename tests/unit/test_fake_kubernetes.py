@@ -255,3 +255,46 @@ def test_merge_patch_keeps_keys_the_patch_does_not_mention(
     for key, value in patch.items():
         if value is None:
             assert key not in merged
+
+
+def test_concurrent_guarded_writes_never_lose_an_update() -> None:
+    kube = FakeKubernetes(namespaces=("team-a",))
+    kube.create_secret(secret("counter", n="0")).unwrap()
+
+    def increment() -> None:
+        for _ in range(25):
+            while True:
+                current = kube.get_secret("team-a", "counter").unwrap()
+                n = int(base64.b64decode(current["data"]["n"]))
+                patch = {"data": {"n": base64.b64encode(str(n + 1).encode()).decode()}}
+                rv = current["metadata"]["resourceVersion"]
+                if isinstance(kube.patch_secret("team-a", "counter", patch, resource_version=rv), Success):
+                    break
+
+    threads = [threading.Thread(target=increment) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    final = kube.get_secret("team-a", "counter").unwrap()
+    assert base64.b64decode(final["data"]["n"]) == b"100"
+
+
+def test_a_finalizer_edit_retries_when_it_loses_a_race() -> None:
+    kube = FakeKubernetes(namespaces=("team-a",))
+    kube.create_secret(secret("s")).unwrap()
+    kube.inject_fault("patch", KubeConflict("raced"), times=2, kind="Secret")
+    added = kube.add_secret_finalizer("team-a", "s", "a/b").unwrap()
+    assert added["metadata"]["finalizers"] == ["a/b"]
+    kube.inject_fault("patch", KubeConflict("raced"), times=10, kind="Secret")
+    assert isinstance(kube.remove_secret_finalizer("team-a", "s", "a/b").failure(), KubeConflict)
+
+
+def test_a_selector_watch_sees_a_secret_leave_the_selection_as_deleted() -> None:
+    kube = FakeKubernetes(namespaces=("team-a",))
+    kube.create_secret(secret("s")).unwrap()
+    rv = kube.resource_version
+    kube.patch_secret("team-a", "s", {"metadata": {"labels": {"type": None}}}).unwrap()
+    kube.patch_secret("team-a", "s", {"metadata": {"labels": {"other": "x"}}}).unwrap()
+    items = [i for i in kube.watch_secrets(MANAGED_SECRETS, rv, 0.05) if isinstance(i, WatchEvent)]
+    assert [i.type for i in items] == ["DELETED"]
