@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +20,10 @@ from kubernetes.client.exceptions import ApiException
 from tests.integration.real_apiserver import (
     DEPLOY_DIR,
     OPERATOR_NAMESPACE,
+    REPO_ROOT,
     RealApiserver,
     apply_objects,
+    find_assets,
     load_yaml_documents,
     wait_crds_established,
 )
@@ -306,3 +313,69 @@ def test_aiven_io_fixture_crds_hold_a_running_instance(
     got = api.get_namespaced_custom_object("aiven.io", "v1alpha1", namespace, plural, body["metadata"]["name"])
     assert got["status"]["state"] == "RUNNING"
     assert got["spec"]["anything"] == {"nested": [1, 2]}
+
+
+# --------------------------------------------------------------------------- fixture hygiene
+
+_SERVER_SCRIPT = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tests.integration.real_apiserver import running_apiserver
+with running_apiserver(Path(sys.argv[2])) as server:
+    print(server.ca_file.parent, flush=True)
+    sys.stdin.readline()  # "exit": the test says when; "hang": the test kills us first
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("ending", ["exit", "hang"])
+def test_the_server_leaves_no_process_behind(real_apiserver: RealApiserver, ending: str) -> None:
+    """Both on a normal exit and when the test process is SIGKILLed, etcd and apiserver die."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER_SCRIPT, str(REPO_ROOT), str(find_assets()), ending],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    workdir = Path(proc.stdout.readline().strip())
+    try:
+        assert workdir.name.startswith("aivenator-apiserver-"), workdir
+        servers = _children(proc.pid)
+        assert len(servers) == 2, servers  # etcd and kube-apiserver
+        assert all(_running(p) for p in servers)
+        if ending == "hang":
+            proc.send_signal(signal.SIGKILL)
+        else:
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 15
+        while any(_running(p) for p in servers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in servers if _running(p)]
+        if ending == "exit":
+            assert not workdir.exists()
+    finally:
+        proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
