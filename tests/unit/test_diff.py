@@ -122,12 +122,12 @@ def test_foreign_metadata_and_data_always_survive_an_update(
         assert isinstance(change, Update)  # at least the finalizer is missing
         assert change.patch["metadata"]["resourceVersion"] == "7"
         patched = apply_patch(existing, change.patch)
-        for k, v in labels_.items():
-            assert patched["metadata"]["labels"][k] == v
-        for k, v in annotations_.items():
-            assert patched["metadata"]["annotations"][k] == v
-        for k, v in data_.items():
-            assert base64.b64decode(patched["data"][k]) == v
+        for k, value in labels_.items():
+            assert patched["metadata"]["labels"][k] == value
+        for k, value in annotations_.items():
+            assert patched["metadata"]["annotations"][k] == value
+        for k, raw_value in data_.items():
+            assert base64.b64decode(patched["data"][k]) == raw_value
         assert patched["metadata"]["finalizers"] == ["other/finalizer", L.FINALIZER]
         assert isinstance(diff(secret, patched), Unchanged)
         # the patch touches nothing that is not ours

@@ -34,7 +34,8 @@ def _problems(raw: dict[str, Any]) -> dict[str, str]:
 def _parsed(raw: dict[str, Any]) -> ParsedApplication:
     result = parse_application(raw, ALLOWED_PROJECTS)
     assert isinstance(result, Success), result
-    return result.unwrap()
+    parsed: ParsedApplication = result.unwrap()
+    return parsed
 
 
 def test_full_spec_parses_into_values() -> None:
