@@ -104,7 +104,7 @@ def test_unprotected_app_has_no_time_limit_and_default_generation() -> None:
 
 def test_unchanged_credentials_keep_timestamps_and_stores() -> None:
     app, inp = _kafka_input()
-    first = render_secret(app, inp, None, NOW, "first-pw", "MAIN-CA").unwrap()
+    first = render_secret(app, inp, None, NOW, "first-password-0123", "MAIN-CA").unwrap()
     existing = as_existing(first)
     second = render_secret(app, inp, existing, LATER, "second-pw", "MAIN-CA").unwrap()
     assert second.data == first.data  # same bytes: old timestamp, old stores, old store password
@@ -126,13 +126,13 @@ def test_changed_credentials_move_timestamps_and_rebuild_stores() -> None:
 
 def test_password_change_alone_moves_the_timestamp() -> None:
     app, inp = _kafka_input(0, password="one")
-    first = render_secret(app, inp, None, NOW, "store", "MAIN-CA").unwrap()
+    first = render_secret(app, inp, None, NOW, "store-password-0123", "MAIN-CA").unwrap()
     _, changed = _kafka_input(0, password="two")
     second = render_secret(app, changed, as_existing(first), LATER, "store2", "MAIN-CA").unwrap()
     assert second.data["AIVEN_SECRET_UPDATED"] == b"2026-11-27T17:00:00Z"
     # stores hold the same material: reused with their password
     assert second.data["client.keystore.p12"] == first.data["client.keystore.p12"]
-    assert second.data["KAFKA_CREDSTORE_PASSWORD"] == b"store"
+    assert second.data["KAFKA_CREDSTORE_PASSWORD"] == b"store-password-0123"
 
 
 def test_render_secrets_reports_failures_without_stopping_others() -> None:
@@ -173,8 +173,8 @@ def _strip_stores(secret: DesiredSecret) -> dict[str, bytes]:
 def test_rendering_is_deterministic_and_a_fixed_point(data: st.DataObject) -> None:
     app = parse_valid(data.draw(raw_applications()))
     inputs = data.draw(section_inputs(app))
-    first = render_secrets(app, inputs, {}, NOW, "new-pw", "MAIN-CA")
-    again = render_secrets(app, inputs, {}, NOW, "new-pw", "MAIN-CA")
+    first = render_secrets(app, inputs, {}, NOW, "new-password-0123", "MAIN-CA")
+    again = render_secrets(app, inputs, {}, NOW, "new-password-0123", "MAIN-CA")
     assert not first.errors
     assert len(first.secrets) == len(all_sections(app))
     # deterministic up to the random salt of PKCS#12 stores (compared by content)
@@ -196,3 +196,12 @@ def test_rendering_is_deterministic_and_a_fixed_point(data: st.DataObject) -> No
     for secret in later.secrets:
         assert isinstance(diff(secret, existing[secret.name]), Unchanged)
         assert decode_data(existing[secret.name]) == dict(secret.data)
+
+
+def test_short_store_password_is_replaced_not_reused() -> None:
+    app, inp = _kafka_input()
+    legacy = render_secret(app, inp, None, NOW, "changeme", "MAIN-CA").unwrap()
+    again = render_secret(app, inp, as_existing(legacy), LATER, "a-new-random-password", "MAIN-CA").unwrap()
+    assert again.data["KAFKA_CREDSTORE_PASSWORD"] == b"a-new-random-password"
+    _, cert, key = tls_material(0)
+    assert keystores.keystore_holds(again.data["client.keystore.p12"], "a-new-random-password", cert, key)

@@ -47,6 +47,10 @@ DATA_KEYS = frozenset(
         TRUSTSTORE,
     }
 )
+#: Stores protected by a shorter password (such as the Go operator's constant) are rebuilt with a
+#: new random password instead of being reused.
+MIN_REUSED_PASSWORD_LENGTH = 16
+
 ANNOTATION_KEYS = frozenset({labels.KAFKA_SERVICE_USER, labels.KAFKA_POOL, labels.KAFKA_SERVICE_NAME})
 
 
@@ -61,7 +65,7 @@ def _stores(inp: ApplyInput, cert: str, key: str) -> Result[tuple[str, bytes, by
     old_keystore = inp.existing_data.get(KEYSTORE)
     old_truststore = inp.existing_data.get(TRUSTSTORE)
     if (
-        old_password
+        len(old_password) >= MIN_REUSED_PASSWORD_LENGTH
         and old_keystore is not None
         and old_truststore is not None
         and keystores.keystore_holds(old_keystore, old_password, cert, key)
