@@ -226,12 +226,21 @@ def test_rendered_flags_are_accepted_by_the_operator_configuration(helm: str) ->
             assert cfg.orphan_sweep_dry_run is True
 
 
-def test_chart_crd_is_the_deploy_crd(helm: str) -> None:
-    assert (CHART / "files" / "aivenapplications.crd.yaml").read_bytes() == (
-        REPO / "deploy" / "crds" / "aivenapplications.yaml"
-    ).read_bytes(), (
-        "copy deploy/crds/aivenapplications.yaml to deploy/chart/aivenator/files/aivenapplications.crd.yaml"
+def test_chart_crd_is_the_deploy_crd(helm: str, tmp_path: Path) -> None:
+    # One source of truth: the chart's file is a symlink to deploy/crds, resolved by `helm package`.
+    link = CHART / "files" / "aivenapplications.crd.yaml"
+    assert (
+        link.is_symlink()
+        and link.resolve() == (REPO / "deploy" / "crds" / "aivenapplications.yaml").resolve()
     )
+    packaged = run_helm(helm, "package", str(CHART), "--destination", str(tmp_path))
+    assert packaged.returncode == 0, packaged.stderr
+    import tarfile
+
+    with tarfile.open(next(tmp_path.glob("aivenator-*.tgz"))) as archive:
+        member = archive.extractfile("aivenator/files/aivenapplications.crd.yaml")
+        assert member is not None
+        assert member.read() == (REPO / "deploy" / "crds" / "aivenapplications.yaml").read_bytes()
     rendered = only(template(helm), "CustomResourceDefinition")
     source = load_yaml_documents(REPO / "deploy" / "crds" / "aivenapplications.yaml")[0]
     assert rendered["spec"] == source["spec"]
