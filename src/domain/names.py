@@ -20,6 +20,13 @@ most 64 characters, with leading ``-``/``.`` removed (``<tag><tail>`` when nothi
 The ``.`` marks fallback names (compatible stems of real apps never need it) and the tag
 keeps different long stems apart. The rule depends only on the stem and the tail's length,
 so ownership can be checked for any generation.
+
+Collision rule (NEW): when the chosen name is already taken in the service by a user that is not
+this application's (the shell knows: the user exists in Aiven but the app's Secret does not
+record it), `username_candidates` offers alternatives that differ only in the 3-character
+suffix, computed as CRC-32 of ``f"{generation}{name}.{n}"`` for n = 1, 2, ... Everything before
+the suffix is unchanged, so the Kafka topic operator's ACL patterns, `owner_matches` and
+`matches_our_scheme` hold for alternatives too. `first_free` picks the first untaken candidate.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import base64
 import re
 import zlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from domain.application import Access
@@ -59,8 +67,10 @@ def crc32(text: str) -> int:
     return zlib.crc32(text.encode("utf-8")) & 0xFFFFFFFF
 
 
-def suffix(generation: int, name: str) -> str:
-    digest = crc32(f"{generation}{name}").to_bytes(4, "big")
+def suffix(generation: int, name: str, alternative: int = 0) -> str:
+    """The generation suffix; `alternative` > 0 gives the collision-avoiding variants."""
+    text = f"{generation}{name}" if alternative == 0 else f"{generation}{name}.{alternative}"
+    digest = crc32(text).to_bytes(4, "big")
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")[:3]
 
 
@@ -118,26 +128,58 @@ def _kafka_stem(namespace: str, app_name: str) -> str:
     return f"{short_team}_{short_app}_{crc32(namespace + app_name):08x}"
 
 
-def kafka_username(namespace: str, app_name: str, generation: int) -> NameChoice:
-    return _choose(_kafka_stem(namespace, app_name), "_" + suffix(generation, app_name))
+def kafka_username(namespace: str, app_name: str, generation: int, alternative: int = 0) -> NameChoice:
+    return _choose(_kafka_stem(namespace, app_name), "_" + suffix(generation, app_name, alternative))
 
 
-def opensearch_username(namespace: str, app_name: str, generation: int, access: Access | None) -> NameChoice:
-    return _choose(namespace, f"{access_suffix(access)}-{suffix(generation, app_name)}")
+def opensearch_username(
+    namespace: str, app_name: str, generation: int, access: Access | None, alternative: int = 0
+) -> NameChoice:
+    return _choose(namespace, f"{access_suffix(access)}-{suffix(generation, app_name, alternative)}")
 
 
-def valkey_username(app_name: str, generation: int, access: Access | None) -> NameChoice:
-    return _choose(app_name, f"{access_suffix(access)}-{suffix(generation, app_name)}")
+def valkey_username(
+    app_name: str, generation: int, access: Access | None, alternative: int = 0
+) -> NameChoice:
+    return _choose(app_name, f"{access_suffix(access)}-{suffix(generation, app_name, alternative)}")
 
 
 def username_for(
-    service_type: ServiceType, namespace: str, app_name: str, generation: int, access: Access | None
+    service_type: ServiceType,
+    namespace: str,
+    app_name: str,
+    generation: int,
+    access: Access | None,
+    alternative: int = 0,
 ) -> NameChoice:
     if service_type is ServiceType.KAFKA:
-        return kafka_username(namespace, app_name, generation)
+        return kafka_username(namespace, app_name, generation, alternative)
     if service_type is ServiceType.OPENSEARCH:
-        return opensearch_username(namespace, app_name, generation, access)
-    return valkey_username(app_name, generation, access)
+        return opensearch_username(namespace, app_name, generation, access, alternative)
+    return valkey_username(app_name, generation, access, alternative)
+
+
+def username_candidates(
+    service_type: ServiceType,
+    namespace: str,
+    app_name: str,
+    generation: int,
+    access: Access | None,
+    alternatives: int = 3,
+) -> tuple[NameChoice, ...]:
+    """The name to use, then `alternatives` collision-avoiding variants (see the module doc)."""
+    primary = username_for(service_type, namespace, app_name, generation, access)
+    variants = []
+    for n in range(1, alternatives + 1):
+        variant = username_for(service_type, namespace, app_name, generation, access, n)
+        reason = f"user name {primary.name} belongs to another application; using alternative {n}"
+        variants.append(NameChoice(variant.name, False, reason))
+    return (primary, *variants)
+
+
+def first_free(candidates: Sequence[NameChoice], taken_by_others: Collection[str]) -> NameChoice | None:
+    """The first candidate whose name no other application uses; None when all are taken."""
+    return next((c for c in candidates if c.name not in taken_by_others), None)
 
 
 def is_builtin(username: str) -> bool:

@@ -12,6 +12,7 @@ from domain.application import Access
 from domain.facts import ServiceType
 from domain.names import (
     access_suffix,
+    first_free,
     is_valid_username,
     kafka_username,
     matches_our_scheme,
@@ -19,6 +20,7 @@ from domain.names import (
     owner_matches,
     shorten,
     suffix,
+    username_candidates,
     valkey_username,
 )
 from tests.unit.strategies import app_names, dns_labels
@@ -183,3 +185,22 @@ def test_kafka_names_differ_for_different_apps(a: tuple[str, str, int], b: tuple
     else:
         # same app, other generation: only the 3-character suffix may change
         assert name_a[:-3] == name_b[:-3]
+
+
+def test_collision_alternatives_change_only_the_suffix() -> None:
+    for service in ServiceType:
+        candidates = username_candidates(service, "team-a", "myapp", 4, Access.WRITE)
+        primary, *alternatives = candidates
+        assert primary.compatible and len(alternatives) == 3
+        assert len({c.name for c in candidates}) == 4
+        for alt in alternatives:
+            assert not alt.compatible and "another application" in alt.reason
+            assert alt.name[:-3] == primary.name[:-3]
+            assert owner_matches(service, alt.name, "team-a", "myapp")
+            assert matches_our_scheme(service, alt.name)
+    # hand-checked: alternative 1 of generation 1 of myapp is CRC-32 of "1myapp.1"
+    assert suffix(1, "myapp", 1) == "K0x"
+    kafka = username_candidates(ServiceType.KAFKA, "team-a", "myapp", 1, None)
+    assert first_free(kafka, set()) == kafka[0]
+    assert first_free(kafka, {kafka[0].name}) == kafka[1]
+    assert first_free(kafka, {c.name for c in kafka}) is None
