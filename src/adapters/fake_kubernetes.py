@@ -40,6 +40,7 @@ from domain.kubernetes_port import (
     KubeInvalid,
     KubeNotFound,
     KubeObject,
+    KubeUnavailable,
     LabelSelector,
     Lease,
     ListResult,
@@ -269,7 +270,9 @@ class FakeKubernetes:
             return str(self._rv)
 
     def close(self) -> None:
-        """End every running watch (for shutting down threads in tests)."""
+        """End every running watch, and every later one at once, with WatchBroken (as a dropped
+        connection would); for shutting down threads in tests. Other calls keep working.
+        """
         with self._lock:
             self._closed = True
             self._changed.notify_all()
@@ -775,6 +778,10 @@ class FakeKubernetes:
                 yield WatchExpired("too old resource version")
                 return
             yield from items
+            if finished and self._closed:
+                # Like a dropped connection, so a watch loop backs off instead of spinning.
+                yield WatchBroken(KubeUnavailable("the in-memory cluster was closed"))
+                return
             if finished:
                 yield WatchBookmark(bookmark)
                 return

@@ -162,13 +162,17 @@ def test_close_ends_running_watches() -> None:
     rv = kube.resource_version
     done = threading.Event()
 
+    seen: list[object] = []
+
     def consume() -> None:
-        list(kube.watch_applications(rv, timeout_seconds=30))
+        seen.extend(kube.watch_applications(rv, timeout_seconds=30))
         done.set()
 
     threading.Thread(target=consume, daemon=True).start()
     kube.close()
     assert done.wait(5)
+    assert isinstance(seen[-1], WatchBroken)
+    assert isinstance(list(kube.watch_applications(rv, timeout_seconds=30))[-1], WatchBroken)
 
 
 def test_watch_from_zero_starts_with_the_current_objects() -> None:
