@@ -255,10 +255,10 @@ def expected_deleted(
     return s.created is not None and now - s.created >= grace
 
 
-@settings(max_examples=120)
+@settings(max_examples=100)
 @given(
     unique_secrets(),
-    st.lists(workloads(), max_size=6),
+    st.lists(workloads(), max_size=4),
     st.lists(raw_applications(), max_size=4),
     moments,
     grace_periods,
@@ -303,8 +303,8 @@ def test_the_plan_follows_the_rules_exactly(
     )
 
 
-@settings(max_examples=80)
-@given(unique_secrets(), st.lists(workloads(), max_size=6), moments, grace_periods)
+@settings(max_examples=50)
+@given(unique_secrets(), st.lists(workloads(), max_size=4), moments, grace_periods)
 def test_a_referenced_secret_is_never_deleted(
     secrets: list[GeneratedSecret], loads: list[GeneratedWorkload], now: datetime, grace: timedelta
 ) -> None:
@@ -315,7 +315,7 @@ def test_a_referenced_secret_is_never_deleted(
         assert not any(w.namespace == d.namespace and d.name in w.expected for w in loads)
 
 
-@settings(max_examples=80)
+@settings(max_examples=50)
 @given(unique_secrets(), moments, grace_periods)
 def test_a_protected_unexpired_secret_is_never_deleted(
     secrets: list[GeneratedSecret], now: datetime, grace: timedelta
@@ -328,7 +328,7 @@ def test_a_protected_unexpired_secret_is_never_deleted(
             assert s.with_time_limit and s.expires_at is not None and s.expires_at <= now
 
 
-@settings(max_examples=80)
+@settings(max_examples=50)
 @given(unique_secrets(), namespaces, st.sets(secret_names), moments)
 def test_references_from_another_namespace_change_nothing(
     secrets: list[GeneratedSecret], elsewhere: str, names: set[str], now: datetime

@@ -130,14 +130,14 @@ def test_references_are_grouped_per_namespace() -> None:
     assert referenced_by_namespace(refs) == {"a": {"s1", "s2"}, "b": {"s3"}}
 
 
-@settings(max_examples=100)
+@settings(max_examples=60)
 @given(pod_specs())
 def test_exactly_the_constructed_references_are_found(case: tuple[dict[str, Any], frozenset[str]]) -> None:
     spec, expected = case
     assert secret_names_in_pod_spec(spec) == expected
 
 
-@settings(max_examples=100)
+@settings(max_examples=60)
 @given(workloads())
 def test_every_workload_kind_reports_its_pod_spec_references(workload: GeneratedWorkload) -> None:
     refs = workload_refs(workload.kind, workload.obj)

@@ -94,7 +94,7 @@ def pod_specs(draw: st.DrawFn) -> tuple[dict[str, Any], frozenset[str]]:
     """A pod spec (camelCase dict) and the Secret names it refers to, by construction."""
     builder = _PodSpecBuilder(volumes=[], containers={})
     expected: set[str] = set()
-    for name, kind, list_key, index in draw(st.lists(_reference, max_size=6)):
+    for name, kind, list_key, index in draw(st.lists(_reference, max_size=4)):
         expected.add(name)
         if kind == "volume":
             builder.volumes.append({"name": f"v{len(builder.volumes)}", "secret": {"secretName": name}})
@@ -225,7 +225,7 @@ def managed_secrets(draw: st.DrawFn, namespace: st.SearchStrategy[str] = namespa
     return GeneratedSecret(raw, ns, name, managed, protected, with_time_limit, expires_at, created, deleting)
 
 
-def unique_secrets(max_size: int = 12) -> st.SearchStrategy[list[GeneratedSecret]]:
+def unique_secrets(max_size: int = 8) -> st.SearchStrategy[list[GeneratedSecret]]:
     """Secrets with distinct (namespace, name), as in a real cluster."""
     return st.lists(managed_secrets(), max_size=max_size, unique_by=lambda s: (s.namespace, s.name))
 
