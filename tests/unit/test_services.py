@@ -73,6 +73,8 @@ def test_usernames_and_access() -> None:
     sections = all_sections(APP)
     names = [h.username(APP, s).name for h, s in sections]
     assert names == ["a_myapp_3e3c0eb0_P16", "team-a-rw-P16", "myapp-r-P16", "myapp-P16"]
+    alternatives = [h.username(APP, s, 1).name for h, s in sections]
+    assert alternatives == ["a_myapp_3e3c0eb0_K0x", "team-a-rw-K0x", "myapp-r-K0x", "myapp-K0x"]
     (_, _), (os_h, os_s), (v_h, v_cache), (_, v_sessions) = sections
     assert os_h.acl_rules(os_s) == (OpenSearchRule("_*", "readwrite"), OpenSearchRule("*", "readwrite"))
     read = v_h.access_control(v_cache)

@@ -135,7 +135,9 @@ class ServiceHandler(Protocol):
         """Aiven project and service-name candidates (in the order to try)."""
         ...
 
-    def username(self, app: AivenApplication, section: Section) -> NameChoice: ...
+    def username(self, app: AivenApplication, section: Section, alternative: int = 0) -> NameChoice:
+        """The user name; `alternative` > 0 gives the collision variants (`domain.names`)."""
+        ...
 
     def access_control(self, section: Section) -> ValkeyAccessControl | None:
         """Valkey ACL to create/correct the user with; None when the service has none."""

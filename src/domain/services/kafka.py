@@ -102,8 +102,8 @@ class KafkaHandler:
             tuple(ServiceCandidate(name) for name in service_candidates(section.pool)),
         )
 
-    def username(self, app: AivenApplication, section: Section) -> NameChoice:
-        return kafka_username(app.namespace, app.name, app.generation)
+    def username(self, app: AivenApplication, section: Section, alternative: int = 0) -> NameChoice:
+        return kafka_username(app.namespace, app.name, app.generation, alternative)
 
     def access_control(self, section: Section) -> ValkeyAccessControl | None:
         return None

@@ -60,8 +60,8 @@ class OpenSearchHandler:
             tuple(ServiceCandidate(n, required_object(app.namespace, n)) for n in names),
         )
 
-    def username(self, app: AivenApplication, section: Section) -> NameChoice:
-        return opensearch_username(app.namespace, app.name, app.generation, section.access)
+    def username(self, app: AivenApplication, section: Section, alternative: int = 0) -> NameChoice:
+        return opensearch_username(app.namespace, app.name, app.generation, section.access, alternative)
 
     def access_control(self, section: Section) -> ValkeyAccessControl | None:
         return None

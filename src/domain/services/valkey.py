@@ -74,8 +74,8 @@ class ValkeyHandler:
             (ServiceCandidate(name, required_object(app.namespace, name)),),
         )
 
-    def username(self, app: AivenApplication, section: Section) -> NameChoice:
-        return valkey_username(app.name, app.generation, section.access)
+    def username(self, app: AivenApplication, section: Section, alternative: int = 0) -> NameChoice:
+        return valkey_username(app.name, app.generation, section.access, alternative)
 
     def access_control(self, section: Section) -> ValkeyAccessControl | None:
         return access_control_for(section.access)
