@@ -341,7 +341,10 @@ class Operator:
 
     # --- threaded mode ----------------------------------------------------------------------------
 
-    def start(self, sync_timeout: float = 60.0) -> None:
+    def start(self, sync_timeout: float = 0.0) -> None:
+        """Start every thread and return; with `sync_timeout`, first wait up to that long for
+        the caches. Workers never act before the caches have synced (a half-filled Secret cache
+        would look like missing Secrets), so this wait is only a convenience for callers."""
         if self._started:
             return
         self._started = True
@@ -352,11 +355,6 @@ class Operator:
             self.health.start()
         for informer in self.informers():
             self._spawn(f"informer-{informer.name}", informer.run, self._stop)
-        deadline = time.monotonic() + sync_timeout
-        for informer in self.informers():
-            informer.wait_synced(max(0.0, deadline - time.monotonic()))
-        if not self.caches_synced():
-            self.log.warning("caches_not_synced_yet", waited=sync_timeout)
         if self.leader is not None:
             self.leader.start()
         else:
@@ -367,6 +365,9 @@ class Operator:
         self.log.info(
             "operator_started", workers=self.config.workers, leader_election=self.leader is not None
         )
+        deadline = time.monotonic() + sync_timeout
+        while sync_timeout > 0 and not self.caches_synced() and time.monotonic() < deadline:
+            self._stop.wait(0.05)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -374,6 +375,9 @@ class Operator:
         self._threads.append(thread)
 
     def _worker(self) -> None:
+        while not self.caches_synced():
+            if self._stop.wait(0.1):
+                return
         while True:
             key = self.queue.get()
             if key is None:
@@ -384,6 +388,10 @@ class Operator:
                 self.queue.done(key)
 
     def _timers(self) -> None:
+        while not self.caches_synced():
+            if self._stop.wait(0.1):
+                return
+        self.log.info("caches_synced", applications=len(self.apps), secrets=len(self.secrets))
         next_resync = self._mono() + self.config.sync_period
         next_janitor = self._mono() + self.config.janitor_interval
         while not self._stop.wait(0.5):

@@ -101,6 +101,7 @@ def build(
     config: OperatorConfig | None = None,
     kube: FakeKubernetes | None = None,
     aiven: FakeAiven | None = None,
+    real_monotonic: bool = False,
 ) -> Harness:
     clock = Clock()
     cfg = config or make_config()
@@ -112,7 +113,8 @@ def build(
     container.kubernetes.override(providers.Object(kube))
     container.aiven_transport.override(providers.Object(aiven.mock_transport()))
     container.now.override(providers.Object(clock.now))
-    container.monotonic.override(providers.Object(clock.monotonic))
+    if not real_monotonic:
+        container.monotonic.override(providers.Object(clock.monotonic))
     container.serve_http.override(providers.Object(False))
     container.watch_timeout.override(providers.Object(1.0))
     operator = container.operator()

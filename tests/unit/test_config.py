@@ -50,7 +50,16 @@ def errors(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, ...
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("1h", 3600), ("30m", 1800), ("90s", 90), ("1h30m", 5400), ("500ms", 0.5), ("0", 0), ("1.5h", 5400), ("2m3s", 123)],
+    [
+        ("1h", 3600),
+        ("30m", 1800),
+        ("90s", 90),
+        ("1h30m", 5400),
+        ("500ms", 0.5),
+        ("0", 0),
+        ("1.5h", 5400),
+        ("2m3s", 123),
+    ],
 )
 def test_go_durations_are_understood(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -105,10 +114,28 @@ def test_token_may_come_from_a_file() -> None:
 
 def test_all_problems_are_reported_at_once_one_line_each() -> None:
     problems = errors(
-        ["--sync-period", "soon", "--log-format", "xml", "--workers", "0", "--metrics-address", "nope", "--projects", ","]
+        [
+            "--sync-period",
+            "soon",
+            "--log-format",
+            "xml",
+            "--workers",
+            "0",
+            "--metrics-address",
+            "nope",
+            "--projects",
+            ",",
+        ]
     )
     joined = "\n".join(problems)
-    for flag in ("--aiven-token", "--sync-period", "--log-format", "--workers", "--metrics-address", "--projects"):
+    for flag in (
+        "--aiven-token",
+        "--sync-period",
+        "--log-format",
+        "--workers",
+        "--metrics-address",
+        "--projects",
+    ):
         assert flag in joined
     assert all("\n" not in p for p in problems)
     assert len(problems) >= 6
@@ -128,13 +155,19 @@ def test_missing_token_file_is_a_clear_error() -> None:
 
 
 def test_leader_election_durations_must_be_ordered() -> None:
-    problems = errors(["--aiven-token", TOKEN, "--leader-elect", "--lease-duration", "5s", "--renew-deadline", "10s"])
+    problems = errors(
+        ["--aiven-token", TOKEN, "--leader-elect", "--lease-duration", "5s", "--renew-deadline", "10s"]
+    )
     assert any("--renew-deadline" in p for p in problems)
 
 
 @pytest.mark.parametrize(
     ("text", "address"),
-    [("127.0.0.1:8080", Address("127.0.0.1", 8080)), (":9090", Address("0.0.0.0", 9090)), ("[::1]:0", Address("::1", 0))],
+    [
+        ("127.0.0.1:8080", Address("127.0.0.1", 8080)),
+        (":9090", Address("0.0.0.0", 9090)),
+        ("[::1]:0", Address("::1", 0)),
+    ],
 )
 def test_addresses(text: str, address: Address) -> None:
     assert parse_address(text) == address

@@ -66,7 +66,9 @@ class LeaseStore:
         return Success(stored)
 
 
-def elector(store: LeaseStore, clocks: Clocks, identity: str, events: list[str] | None = None) -> LeaderElector:
+def elector(
+    store: LeaseStore, clocks: Clocks, identity: str, events: list[str] | None = None
+) -> LeaderElector:
     log = events if events is not None else []
     return LeaderElector(
         store,
@@ -159,7 +161,9 @@ def test_release_hands_over_without_waiting_for_expiry() -> None:
 
 def test_background_loop_acquires_and_releases_on_stop() -> None:
     store = LeaseStore()
-    a = LeaderElector(store, "aivenator", "leader", "a", lease_duration=3, renew_deadline=2, retry_period=0.05)
+    a = LeaderElector(
+        store, "aivenator", "leader", "a", lease_duration=3, renew_deadline=2, retry_period=0.05
+    )
     a.start()
     deadline = datetime.now(UTC) + timedelta(seconds=5)
     while not a.is_leader() and datetime.now(UTC) < deadline:

@@ -165,7 +165,11 @@ def test_blocking_get_with_threads_never_runs_a_key_twice_at_once() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["add", "get", "done", "after", "tick"]), st.integers(0, 3)), max_size=60))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "get", "done", "after", "tick"]), st.integers(0, 3)), max_size=60
+    )
+)
 def test_queue_invariants_under_any_sequence(ops: list[tuple[str, int]]) -> None:
     """No key is ever handed out while in flight; every added key is eventually handed out."""
     q, clock = make()
