@@ -139,7 +139,12 @@ def test_satisfies_the_port_and_sends_token_user_agent_and_include_secrets(clock
 
 def test_base_url_with_trailing_v1_is_accepted(fake: FakeAiven, clock: FakeTime) -> None:
     adapter = AivenHttp(
-        "https://aiven.test/v1/", TOKEN, transport=fake.mock_transport(), clock=clock, sleep=clock.sleep
+        "https://aiven.test/v1/",
+        TOKEN,
+        transport=fake.mock_transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        secrets=SecretRegistry(),
     )
     assert isinstance(adapter.project_ca(PROJECT), Success)
 
