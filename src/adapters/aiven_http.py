@@ -626,7 +626,7 @@ class AivenHttp:
             "/v1/project/{project}/service/{service}/opensearch/acl", project=project, service=service
         )
         return self._request("ServiceOpenSearchAclGet", "GET", path, deadline).bind(
-            lambda b: self._decode("ServiceOpenSearchAclGet", lambda: acl_document(b))
+            lambda b: self._decode("ServiceOpenSearchAclGet", lambda: _checked_acl_document(b))
         )
 
     def _decode_entries(self, doc: Mapping[str, Any]) -> Result[list[dict[str, Any]], AivenError]:
@@ -814,6 +814,9 @@ class AivenHttp:
             return Unavailable(
                 f"{operation}: Aiven answered {status}", retry_after=self._retry_after(response)
             )
+        if status == 401:
+            # Aiven's text ("Missing (expired) db token") would be withheld as credential talk.
+            return Rejected(f"{operation}: Aiven rejected the API token (missing or expired)", status=401)
         message = f"{operation}: {self._message(response)}"
         if status == 404:
             return NotFound(message)
@@ -884,6 +887,13 @@ class AivenHttp:
             duration=round(duration, 4),
             attempt=attempt,
         )
+
+
+def _checked_acl_document(body: Any) -> dict[str, Any]:
+    """The raw ACL document, after checking it parses (so later edits of it cannot fail)."""
+    doc = acl_document(body)
+    parse_acl_config(doc)
+    return doc
 
 
 def _certificate(body: Any) -> str:

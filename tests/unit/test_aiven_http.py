@@ -428,6 +428,28 @@ def test_malformed_success_body_is_unavailable(clock: FakeTime) -> None:
     assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
 
 
+def test_unauthorized_says_so_without_echoing_the_body(fake: FakeAiven, clock: FakeTime) -> None:
+    wrong = AivenHttp(
+        "https://aiven.test", "wrong-token-123", transport=fake.mock_transport(), secrets=SecretRegistry()
+    )
+    result = wrong.project_ca(PROJECT)
+    assert result == Failure(
+        Rejected("ProjectKmsGetCA: Aiven rejected the API token (missing or expired)", 401)
+    )
+
+
+def test_malformed_acl_document_is_unavailable_not_an_exception(clock: FakeTime) -> None:
+    body = {"opensearch_acl_config": {"acls": [{"username": "x", "rules": "not-a-list"}], "enabled": True}}
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json=body))
+    aiven = make_adapter(None, clock, transport=transport)
+    for result in (
+        aiven.put_user_rules(PROJECT, "os", "u", (OpenSearchRule("*", "read"),)),
+        aiven.remove_user_rules(PROJECT, "os", "u"),
+        aiven.get_acl_config(PROJECT, "os"),
+    ):
+        assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
+
+
 def test_other_statuses_are_classified(clock: FakeTime) -> None:
     for status, kind in (
         (401, Rejected),
