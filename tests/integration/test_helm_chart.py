@@ -665,3 +665,37 @@ def test_chart_service_account_gets_the_operators_rights_and_no_more(
             resource,
             ns,
         )
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+def _leaf_keys(values: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if (
+            isinstance(value, dict)
+            and value
+            and key not in {"resources", "podSecurityContext", "securityContext"}
+        ):
+            keys += _leaf_keys(value, path + ".")
+        else:
+            keys.append(path)
+    return keys
+
+
+def test_every_value_is_documented_in_the_chart_readme() -> None:
+    readme = (CHART / "README.md").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    missing = [k for k in _leaf_keys(values) if f"| `{k}` |" not in readme]
+    assert not missing, f"values missing from deploy/chart/aivenator/README.md: {missing}"
+
+
+def test_every_operator_flag_is_documented_in_the_install_guide() -> None:
+    from entrypoints import config as operator_config
+
+    guide = (REPO / "docs" / "install.md").read_text()
+    flags = [flag for flag, *_ in operator_config._FLAGS]
+    missing = [f for f in flags if f"| `--{f}` | `{operator_config.env_name(f)}` |" not in guide]
+    assert not missing, f"flags missing from docs/install.md: {missing}"
