@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import strategies as st
 
 from domain import labels
 from domain.references import WORKLOAD_KINDS
+from domain.secrets import as_existing
+from domain.services.base import ServiceConfig
+from entrypoints.cmd_render import load_facts, render_documents
 
 NAMESPACES = ("a", "a-b", "b", "team-x", "teamfoo")
 SECRET_NAMES = ("s1", "s2", "aiven-app-kafka", "aiven-app-valkey-x", "shared", "b-s1")
@@ -264,3 +269,27 @@ def raw_applications(draw: st.DrawFn, namespace: st.SearchStrategy[str] = namesp
         },
         "spec": spec,
     }
+
+
+# --- the shipped examples, rendered by part A's writer (a cross-check of drift and cleanup) -------
+
+EXAMPLES_DIR = "deploy/examples"
+
+
+def rendered_example(now: datetime = EPOCH) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `all-services.yaml` AivenApplication and the Secrets the operator would write for it
+    (API shape, as if freshly created), from the shipped facts file."""
+    root = Path(__file__).resolve().parents[2] / EXAMPLES_DIR
+    facts, problems = load_facts(yaml.safe_load((root / "facts.yaml").read_text()))
+    assert not problems, problems
+    (app,) = [d for d in yaml.safe_load_all((root / "all-services.yaml").read_text()) if d]
+    desired, problems, _ = render_documents(
+        [app], facts, frozenset({"dev-nais-dev"}), ServiceConfig("dev-nais-dev"), now, "store-password"
+    )
+    assert not problems, problems
+    secrets = []
+    for index, d in enumerate(desired):
+        body = as_existing(d, resource_version=str(100 + index), uid=f"uid-{d.name}")
+        body["metadata"]["creationTimestamp"] = rfc3339(now)
+        secrets.append(body)
+    return app, secrets
