@@ -310,6 +310,17 @@ def test_only_secrets_matching_the_selector_are_listed(backend: Backend, ns: str
     assert all(s["metadata"]["labels"]["type"] == MANAGED_SECRETS["type"] for s in everywhere.items)
 
 
+def test_lists_are_complete_across_pages(backend: Backend, ns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("adapters.kubernetes_api.LIST_PAGE_SIZE", 2)
+    for i in range(5):
+        backend.port.create_secret(managed_secret(ns, f"s{i}")).unwrap()
+    listed = backend.port.list_secrets(MANAGED_SECRETS, namespace=ns).unwrap()
+    assert sorted(s["metadata"]["name"] for s in listed.items) == [f"s{i}" for i in range(5)]
+    backend.port.create_secret(managed_secret(ns, "later")).unwrap()
+    seen = events_of(backend.port.watch_secrets(MANAGED_SECRETS, listed.resource_version, 10), 1)
+    assert [e.obj["metadata"]["name"] for e in seen] == ["later"]
+
+
 def test_a_patch_keeps_what_other_controllers_wrote(backend: Backend, ns: str) -> None:
     body = managed_secret(ns, "creds", OURS="1", THEIRS="x")
     body["metadata"]["annotations"] = {"someone/else": "keep"}
@@ -332,6 +343,14 @@ def test_a_patch_keeps_what_other_controllers_wrote(backend: Backend, ns: str) -
     removed = backend.port.patch_secret(ns, "creds", {"data": {"THEIRS": None}}).unwrap()
     assert removed["data"] == {"OURS": b64("2")}
     backend.port.remove_secret_finalizer(ns, "creds", FOREIGN_FINALIZER).unwrap()
+
+
+def test_string_data_in_a_patch_is_folded_into_data(backend: Backend, ns: str) -> None:
+    backend.port.create_secret(managed_secret(ns, "creds", A="1", B="2")).unwrap()
+    patched = backend.port.patch_secret(ns, "creds", {"stringData": {"A": "one", "C": "three"}}).unwrap()
+    assert patched["data"] == {"A": b64("one"), "B": b64("2"), "C": b64("three")}
+    assert "stringData" not in patched
+    assert backend.port.get_secret(ns, "creds").unwrap()["data"] == patched["data"]
 
 
 def test_a_no_change_patch_does_not_bump_the_resource_version(backend: Backend, ns: str) -> None:

@@ -233,7 +233,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(target=json_values, patch=json_values)
 def test_merge_patch_does_not_mutate_its_inputs_and_is_idempotent(target: object, patch: object) -> None:
     import copy
@@ -244,7 +244,7 @@ def test_merge_patch_does_not_mutate_its_inputs_and_is_idempotent(target: object
     assert merge_patch(once, patch) == once
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     target=st.dictionaries(st.text(max_size=2), json_values, max_size=4),
     patch=st.dictionaries(st.text(max_size=2), json_values, max_size=4),
