@@ -233,7 +233,7 @@ class AivenHttp:
             path = _path("/v1/project/{project}/service/{service}", project=project, service=service)
             return self._request(
                 "ServiceGet", "GET", path, deadline, params={"include_secrets": "true"}
-            ).bind(lambda body: self._decode("ServiceGet", lambda: parse_service(project, body)))
+            ).bind(lambda body: self._decode("ServiceGet", lambda: self._service_from(project, body)))
 
         def ttl(facts: ServiceFacts) -> float:
             return self._cache_ttl if facts.usable else min(self._cache_ttl, self._retry.unusable_ttl)
@@ -650,6 +650,11 @@ class AivenHttp:
     def _backoff(self, attempt: int) -> float:
         base = min(self._retry.backoff_max, self._retry.backoff_base * 2.0 ** (attempt - 1))
         return base * (0.5 + 0.5 * self._random())
+
+    def _service_from(self, project: str, body: Any) -> ServiceFacts:
+        # The service object carries the admin's credentials (users[], connection_info, URIs).
+        self._secrets.add(*user_secrets(body))
+        return parse_service(project, body)
 
     def _user_from(self, body: Any) -> ServiceUser:
         self._secrets.add(*user_secrets(body))

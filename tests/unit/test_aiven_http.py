@@ -730,6 +730,14 @@ def test_canary_in_error_bodies_never_reaches_logs_or_errors(
     assert TOKEN not in text
 
 
+def test_admin_credentials_seen_in_service_reads_are_registered(fake: FakeAiven, clock: FakeTime) -> None:
+    registry = SecretRegistry()
+    aiven = make_adapter(fake, clock, secrets=registry)
+    aiven.service(PROJECT, "os").unwrap()
+    admin_password = fake.users(PROJECT, "os")["avnadmin"]["password"]
+    assert admin_password in registry
+
+
 def test_known_credentials_echoed_in_4xx_messages_are_masked(clock: FakeTime) -> None:
     fake = make_fake(clock)
     registry = SecretRegistry()
