@@ -140,6 +140,7 @@ class Operator:
             may_mutate=may_mutate,
             log=log,
             new_password=new_password if new_password is not None else _new_password,
+            all_secrets=self.secrets.items,
         )
         self.finalizer = Finalizer(
             kube,

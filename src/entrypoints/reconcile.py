@@ -29,6 +29,8 @@ from typing import Any
 from returns.result import Failure, Success
 
 from adapters.redaction import redact_text
+from domain import labels as L
+from domain.actions import DeleteServiceUser
 from domain.application import AivenApplication
 from domain.expiry import next_wakeup
 from domain.facts import AivenError, NotFound, ServiceFacts, ServiceType, ServiceUser
@@ -44,12 +46,13 @@ from domain.kubernetes_port import (
     KubeUnavailable,
     ObjectRef,
 )
+from domain.names import NameChoice
 from domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor, backoff, combine, outcome_for_aiven_error
 from domain.parse import parse_application
 from domain.ports import AivenPort
 from domain.secrets import Create, SectionInput, Unchanged, Update, diff, render_secret
-from domain.services import all_sections
-from domain.services.base import ServiceConfig, ServiceHandler
+from domain.services import all_sections, cleanup_actions
+from domain.services.base import SecretMeta, ServiceConfig, ServiceHandler
 from domain.sync import (
     AIVEN_FAILURE,
     INVALID_SPEC,
@@ -70,6 +73,8 @@ from entrypoints.metrics import AivenObserver, Metrics
 
 API_VERSION = "aiven.nais.io/v1"
 KIND = "AivenApplication"
+#: Collision variants tried after the compatible user name.
+_NAME_ALTERNATIVES = 3
 _BAD_WHEN_TRUE = frozenset({AIVEN_FAILURE, LOCAL_FAILURE, INVALID_SPEC})
 
 KubeObject = dict[str, Any]
@@ -139,6 +144,7 @@ class Reconciler:
         log: Any,
         new_password: Callable[[], str] = lambda: _secrets.token_urlsafe(24),
         certs: CertCache | None = None,
+        all_secrets: Callable[[], list[KubeObject]] = list,
     ) -> None:
         self._kube = kube
         self._aiven = aiven
@@ -154,6 +160,7 @@ class Reconciler:
         self._log = log
         self._new_password = new_password
         self._certs = certs if certs is not None else CertCache()
+        self._all_secrets = all_secrets
         self._allowed = frozenset(config.projects)
         self._service_config = ServiceConfig(main_project=config.main_project)
         self._window = timedelta(seconds=config.cert_renewal_window)
@@ -336,7 +343,10 @@ class Reconciler:
             len(facts.usernames)
         )
 
-        choice = handler.username(app, section)
+        choice = self._choose_username(app, handler, section, facts)
+        if choice is None:
+            message = f"every candidate user name on {facts.name} belongs to another application"
+            return fail(ServiceState.LOCAL_FAILURE, Retry(max(300.0, backoff(attempt)), message), message)
         username = choice.name
         self._guard()
         with self._observer.context(facts.project, facts.name):
@@ -396,6 +406,39 @@ class Reconciler:
             ),
             Done(),
         )
+
+    def _choose_username(
+        self, app: AivenApplication, handler: ServiceHandler, section: Any, facts: ServiceFacts
+    ) -> NameChoice | None:
+        """The compatible name, or the first collision variant no other application's Secret
+        records for this service. Ownership comes from the managed Secrets (the record of who
+        got which user), not from Aiven: a user this app created in a pass that failed before
+        writing its Secret is still this app's, and is adopted rather than orphaned."""
+        primary = handler.username(app, section)
+        taken = self._taken_by_others(app, facts.project, facts.name)
+        if primary.name not in taken:
+            return primary
+        for alternative in range(1, _NAME_ALTERNATIVES + 1):
+            variant = handler.username(app, section, alternative)
+            if variant.name not in taken:
+                reason = f"user name {primary.name} belongs to another application; using alternative {alternative}"
+                return NameChoice(variant.name, False, reason)
+        return None
+
+    def _taken_by_others(self, app: AivenApplication, project: str, service: str) -> frozenset[str]:
+        taken: set[str] = set()
+        for raw in self._all_secrets():
+            meta = raw.get("metadata") or {}
+            owner = (str(meta.get("namespace") or ""), str((meta.get("labels") or {}).get(L.APP_LABEL) or ""))
+            if owner == (app.namespace, app.name):
+                continue
+            for action in cleanup_actions(SecretMeta.from_raw(raw)):
+                if isinstance(action, DeleteServiceUser) and (action.project, action.service) == (
+                    project,
+                    service,
+                ):
+                    taken.add(action.username)
+        return frozenset(taken)
 
     def _write_secret(
         self, run: _Pass, inp: SectionInput, now: datetime, main_ca: str, attempt: int, log: Any

@@ -386,3 +386,38 @@ def test_threaded_operator_converges_and_stops_cleanly() -> None:
     for thread in threads:
         thread.join(timeout=5)
     assert [t.name for t in threads if t.is_alive()] == []
+
+
+# --- user name collisions -------------------------------------------------------------------------
+
+
+def test_a_name_recorded_by_another_application_is_not_reused(harness: Harness) -> None:
+    from domain.names import kafka_username
+
+    # Another application's Secret already records the name this app would get (generation 1).
+    wanted = kafka_username(NAMESPACE, "app", 1).name
+    harness.kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "other-kafka",
+                "namespace": NAMESPACE,
+                "labels": {"type": "aivenator.aiven.nais.io", "app": "other", "team": NAMESPACE},
+                "annotations": {
+                    "kafka.aiven.nais.io/serviceUser": wanted,
+                    "kafka.aiven.nais.io/pool": "dev-nais-dev",
+                    "aivenator.aiven.nais.io/protected": "true",
+                },
+            },
+            "data": {},
+        }
+    )
+    harness.kube.apply(application(kafka=KAFKA))
+    harness.operator.drain()
+    secret = harness.secret("app-kafka-1") or {}
+    used = secret["metadata"]["annotations"]["kafka.aiven.nais.io/serviceUser"]
+    assert used != wanted
+    assert used[:-3] == wanted[:-3]  # only the 3-character suffix differs
+    note = harness.condition("app", "NameFallback") or {}
+    assert note.get("status") == "True" and "alternative 1" in note["message"]
