@@ -392,7 +392,7 @@ class KubernetesApi:
             decoded = json.loads(data) if data else {}
         except ValueError:
             return Failure(KubeUnavailable("unparseable response from the API server"))
-        return Success(decoded if isinstance(decoded, dict) else {})
+        return Success(_trim(decoded) if isinstance(decoded, dict) else {})
 
     def _delete(self, path: str, uid: str | None, resource_version: str | None) -> Result[None, KubeError]:
         preconditions = {
@@ -420,7 +420,7 @@ class KubernetesApi:
                 case Success(page):
                     pass
             for item in page.get("items") or []:
-                items.append(transform(item))
+                items.append(transform(_trim(item)))
             metadata = page.get("metadata") or {}
             token = str(metadata.get("continue") or "")
             if not token:
@@ -462,7 +462,7 @@ class KubernetesApi:
                 obj = event.get("object") or {}
                 rv = str((obj.get("metadata") or {}).get("resourceVersion", ""))
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    yield WatchEvent(kind, transform(obj), rv)
+                    yield WatchEvent(kind, transform(_trim(obj)), rv)
                 elif kind == "BOOKMARK":
                     yield WatchBookmark(rv)
                 elif kind == "ERROR":
@@ -484,6 +484,14 @@ def _client(configuration: k8s.Configuration) -> k8s.ApiClient:
     # Enough connections for the workers plus one long-lived watch per kind.
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, 32)
     return k8s.ApiClient(configuration=configuration)
+
+
+def _trim(obj: KubeObject) -> KubeObject:
+    """Drop server-side-apply bookkeeping: the operator never reads it, and informers cache objects."""
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+    return obj
 
 
 def _same(obj: KubeObject) -> KubeObject:

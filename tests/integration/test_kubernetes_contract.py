@@ -280,6 +280,7 @@ def test_created_secret_has_identity_and_base64_data_folded_from_string_data(
     assert created["type"] == "Opaque"
     got = backend.port.get_secret(ns, "creds").unwrap()
     assert got["data"] == created["data"]
+    assert "managedFields" not in got["metadata"]
     assert got["metadata"]["resourceVersion"] == metadata["resourceVersion"]
 
 
