@@ -33,13 +33,14 @@ from entrypoints.health import HealthServer
 from entrypoints.janitor_runner import JanitorResult, JanitorRunner
 from entrypoints.leader import LeaderElector
 from entrypoints.metrics import AivenObserver, Metrics
+from entrypoints.orphan_sweep import OrphanSweeper
 from entrypoints.reconcile import Reconciler
 from entrypoints.watch_loop import ChangeType, Informer, object_key, object_version
 from entrypoints.workqueue import Backoff, WorkQueue
 
 Key = tuple[str, str, str]
 KubeObject = dict[str, Any]
-APP, SECRET, JANITOR = "app", "secret", "janitor"
+APP, SECRET, JANITOR, ORPHANS = "app", "secret", "janitor", "orphans"
 
 
 def _utcnow() -> datetime:
@@ -168,6 +169,21 @@ class Operator:
             log=log,
         )
 
+        self.orphans = OrphanSweeper(
+            aiven,
+            observer,
+            secrets=self.secrets.items,
+            applications=self.apps.items,
+            caches_synced=self.caches_synced,
+            may_mutate=may_mutate,
+            now=now,
+            allowed_projects=frozenset(config.projects),
+            main_project=config.main_project,
+            grace_period=config.orphan_grace_period,
+            dry_run=config.orphan_sweep_dry_run,
+            log=log,
+        )
+
     # --- state ----------------------------------------------------------------------------------
 
     def may_mutate(self) -> bool:
@@ -250,6 +266,12 @@ class Operator:
                 self.metrics.processing_time.observe(max(0.0, self._mono() - started))
             elif kind == SECRET:
                 outcome = self.finalizer.finalize(namespace, name, attempt).outcome
+            elif kind == ORPHANS:
+                outcome = (
+                    Done()
+                    if self.orphans.run() is not None or not self.may_mutate()
+                    else Retry(5.0, "caches")
+                )
             elif kind == JANITOR:
                 ran = self.janitor.run(namespace or None)
                 outcome = (
@@ -395,8 +417,13 @@ class Operator:
         self.log.info("caches_synced", applications=len(self.apps), secrets=len(self.secrets))
         next_resync = self._mono() + self.config.sync_period
         next_janitor = self._mono() + self.config.janitor_interval
+        orphan_interval = self.config.orphan_sweep_interval
+        next_orphans = self._mono() + orphan_interval
         while not self._stop.wait(0.5):
             now = self._mono()
+            if orphan_interval > 0 and now >= next_orphans:
+                self.queue.add((ORPHANS, "", ""))
+                next_orphans = now + orphan_interval
             if now >= next_resync:
                 count = self.resync()
                 self.log.info("periodic_resync", applications=count)

@@ -421,3 +421,53 @@ def test_a_name_recorded_by_another_application_is_not_reused(harness: Harness) 
     assert used[:-3] == wanted[:-3]  # only the 3-character suffix differs
     note = harness.condition("app", "NameFallback") or {}
     assert note.get("status") == "True" and "alternative 1" in note["message"]
+
+
+# --- orphan sweep -----------------------------------------------------------------------------------
+
+
+def test_orphan_sweep_deletes_only_unreferenced_users_of_our_scheme_after_the_grace_period() -> None:
+    from domain.names import kafka_username
+
+    h = build(make_config(orphan_grace_period=600.0, orphan_sweep_dry_run=False))
+    try:
+        h.kube.apply(application(kafka=KAFKA))
+        h.operator.drain()
+        in_use = (h.secret("app-kafka-1") or {})["metadata"]["annotations"]["kafka.aiven.nais.io/serviceUser"]
+        orphan = kafka_username(NAMESPACE, "gone", 7).name
+        h.aiven.add_user("dev-nais-dev", "kafka", orphan)
+        h.aiven.add_user("dev-nais-dev", "kafka", "someone-elses-user")
+        h.container.aiven().invalidate("dev-nais-dev", "kafka")
+
+        first = h.operator.orphans.run()
+        assert first is not None and first.delete == ()  # first sighting starts the grace period
+        h.clock.advance(601)
+        h.container.aiven().invalidate("dev-nais-dev", "kafka")
+        second = h.operator.orphans.run()
+        assert second is not None
+        assert [o.username for o in second.delete] == [orphan]
+        users = h.aiven.users("dev-nais-dev", "kafka")
+        assert orphan not in users
+        assert in_use in users and "someone-elses-user" in users and "avnadmin" in users
+    finally:
+        h.close()
+
+
+def test_orphan_sweep_in_dry_run_deletes_nothing() -> None:
+    from domain.names import kafka_username
+
+    h = build(make_config(orphan_grace_period=0.0, orphan_sweep_dry_run=True))
+    try:
+        h.kube.apply(application(kafka=KAFKA))
+        h.operator.drain()
+        orphan = kafka_username(NAMESPACE, "gone", 7).name
+        h.aiven.add_user("dev-nais-dev", "kafka", orphan)
+        h.container.aiven().invalidate("dev-nais-dev", "kafka")
+        h.operator.orphans.run()
+        h.clock.advance(10)
+        plan = h.operator.orphans.run()
+        assert plan is not None and plan.delete == ()
+        assert any(s.user.username == orphan and str(s.reason) == "dry_run" for s in plan.spared)
+        assert orphan in h.aiven.users("dev-nais-dev", "kafka")
+    finally:
+        h.close()
