@@ -32,8 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _startup:
         terminalreporter.write_line(
-            "real kube-apiserver: "
-            + ", ".join(f"{key}={value}" for key, value in _startup.items())
+            "real kube-apiserver: " + ", ".join(f"{key}={value}" for key, value in _startup.items())
         )
 
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,21 @@ START_TIMEOUT_SECONDS = 120.0
 BUILD_TIMEOUT_SECONDS = 45 * 60.0
 
 
+# Typed-client handles for tests: the generated client types every optional field as
+# Optional and custom objects as `object`, so tests (which assert on live server answers)
+# use these Any-typed constructors instead of narrowing each access.
+CoreV1Api: Callable[[k8s.ApiClient], Any] = k8s.CoreV1Api
+AppsV1Api: Callable[[k8s.ApiClient], Any] = k8s.AppsV1Api
+BatchV1Api: Callable[[k8s.ApiClient], Any] = k8s.BatchV1Api
+CustomObjectsApi: Callable[[k8s.ApiClient], Any] = k8s.CustomObjectsApi
+CoordinationV1Api: Callable[[k8s.ApiClient], Any] = k8s.CoordinationV1Api
+AuthorizationV1Api: Callable[[k8s.ApiClient], Any] = k8s.AuthorizationV1Api
+AuthenticationV1Api: Callable[[k8s.ApiClient], Any] = k8s.AuthenticationV1Api
+ApiextensionsV1Api: Callable[[k8s.ApiClient], Any] = k8s.ApiextensionsV1Api
+AdmissionregistrationV1Api: Callable[[k8s.ApiClient], Any] = k8s.AdmissionregistrationV1Api
+EventsV1Api: Callable[[k8s.ApiClient], Any] = k8s.EventsV1Api
+
+
 class RealApiserverError(RuntimeError):
     """The real apiserver tier cannot run (binaries missing, start failure, bad manifests)."""
 
@@ -83,7 +98,9 @@ class RealApiserver:
 
     def get_json(self, token: str, path: str, accept: str = "application/json") -> Any:
         """A raw GET (for responses the typed client does not model, such as Tables)."""
-        request = urllib.request.Request(self.host + path, headers={"Authorization": f"Bearer {token}", "Accept": accept})
+        request = urllib.request.Request(
+            self.host + path, headers={"Authorization": f"Bearer {token}", "Accept": accept}
+        )
         context = ssl.create_default_context(cafile=str(self.ca_file))
         with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return json.loads(response.read())
@@ -247,9 +264,15 @@ def _write_pki(directory: Path) -> tuple[Path, Path, Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -308,7 +331,9 @@ def _write_kubeconfig(path: Path, host: str, ca_file: Path, user: str, token: st
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "real-apiserver", "cluster": {"server": host, "certificate-authority": str(ca_file)}}],
+        "clusters": [
+            {"name": "real-apiserver", "cluster": {"server": host, "certificate-authority": str(ca_file)}}
+        ],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": user, "context": {"cluster": "real-apiserver", "user": user}}],
         "current-context": user,
@@ -497,7 +522,9 @@ def _start(assets: Path, workdir: Path, group: _ProcessGroup) -> RealApiserver:
         api_log,
     )
     context = ssl.create_default_context(cafile=str(ca_file))
-    _wait_http(f"{host}/readyz", deadline, group, "kube-apiserver", api_log, context=context, token=admin_token)
+    _wait_http(
+        f"{host}/readyz", deadline, group, "kube-apiserver", api_log, context=context, token=admin_token
+    )
     startup = time.monotonic() - started
 
     kubeconfig_admin = workdir / "kubeconfig-admin.yaml"

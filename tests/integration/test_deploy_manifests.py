@@ -21,6 +21,11 @@ from tests.integration.real_apiserver import (
     DEPLOY_DIR,
     OPERATOR_NAMESPACE,
     REPO_ROOT,
+    AdmissionregistrationV1Api,
+    ApiextensionsV1Api,
+    AppsV1Api,
+    CoreV1Api,
+    CustomObjectsApi,
     RealApiserver,
     apply_objects,
     find_assets,
@@ -60,15 +65,15 @@ def admin(real_apiserver: RealApiserver) -> Iterator[k8s.ApiClient]:
 @pytest.fixture
 def namespace(admin: k8s.ApiClient) -> Iterator[str]:
     name = f"manifests-{uuid.uuid4().hex[:8]}"
-    k8s.CoreV1Api(admin).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+    CoreV1Api(admin).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
     yield name
     # No namespace controller runs, so the namespace would stay Terminating; that is harmless.
-    k8s.CoreV1Api(admin).delete_namespace(name)
+    CoreV1Api(admin).delete_namespace(name)
 
 
 def remove_admission_policy(admin: k8s.ApiClient) -> None:
     """Other tests write managed Secrets as admin; the policy is only installed where tested."""
-    reg = k8s.AdmissionregistrationV1Api(admin)
+    reg = AdmissionregistrationV1Api(admin)
     for doc in load_yaml_documents(DEPLOY_DIR / "admission-policy.yaml"):
         name = doc["metadata"]["name"]
         try:
@@ -116,14 +121,14 @@ def test_every_deploy_manifest_applies_to_a_real_apiserver(admin: k8s.ApiClient)
     finally:
         remove_admission_policy(admin)
 
-    apps = k8s.AppsV1Api(admin)
+    apps = AppsV1Api(admin)
     deployment = apps.read_namespaced_deployment("aivenator", OPERATOR_NAMESPACE)
     assert deployment.spec.replicas == 2
-    assert k8s.CoreV1Api(admin).read_namespaced_service("aivenator-metrics", OPERATOR_NAMESPACE).spec.ports
+    assert CoreV1Api(admin).read_namespaced_service("aivenator-metrics", OPERATOR_NAMESPACE).spec.ports
 
 
 def test_example_manifests_apply_after_creating_their_namespaces(admin: k8s.ApiClient) -> None:
-    core = k8s.CoreV1Api(admin)
+    core = CoreV1Api(admin)
     applied = 0
     for path in example_files():
         docs = kubernetes_objects(path)
@@ -146,7 +151,7 @@ def test_operator_pod_template_passes_restricted_pod_security(admin: k8s.ApiClie
     docs = load_yaml_documents(DEPLOY_DIR / "operator.yaml")
     apply_objects(admin, load_yaml_documents(DEPLOY_DIR / "namespace.yaml"))
     deployment = next(d for d in docs if d["kind"] == "Deployment")
-    ns = k8s.CoreV1Api(admin).read_namespace(OPERATOR_NAMESPACE)
+    ns = CoreV1Api(admin).read_namespace(OPERATOR_NAMESPACE)
     assert ns.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
     template = deployment["spec"]["template"]
     pod = {
@@ -155,7 +160,7 @@ def test_operator_pod_template_passes_restricted_pod_security(admin: k8s.ApiClie
         "metadata": {"name": "aivenator-dry-run", "namespace": OPERATOR_NAMESPACE, **template["metadata"]},
         "spec": template["spec"],
     }
-    created = k8s.CoreV1Api(admin).create_namespaced_pod(OPERATOR_NAMESPACE, pod, dry_run="All")
+    created = CoreV1Api(admin).create_namespaced_pod(OPERATOR_NAMESPACE, pod, dry_run="All")
     container = created.spec.containers[0]
     assert container.security_context.read_only_root_filesystem is True
     assert "--leader-elect" in container.args
@@ -166,19 +171,19 @@ def test_operator_pod_template_passes_restricted_pod_security(admin: k8s.ApiClie
     bad = json.loads(json.dumps(pod))
     bad["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
     with pytest.raises(ApiException) as refused:
-        k8s.CoreV1Api(admin).create_namespaced_pod(OPERATOR_NAMESPACE, bad, dry_run="All")
+        CoreV1Api(admin).create_namespaced_pod(OPERATOR_NAMESPACE, bad, dry_run="All")
     assert refused.value.status == 403
-    assert "allowPrivilegeEscalation" in refused.value.body
+    assert "allowPrivilegeEscalation" in str(refused.value.body)
 
 
 def test_aivenapplication_crd_is_established_with_its_names(admin: k8s.ApiClient) -> None:
     wait_crds_established(admin, ["aivenapplications.aiven.nais.io"], timeout=10)
-    crd = k8s.ApiextensionsV1Api(admin).read_custom_resource_definition("aivenapplications.aiven.nais.io")
+    crd = ApiextensionsV1Api(admin).read_custom_resource_definition("aivenapplications.aiven.nais.io")
     assert crd.spec.names.short_names == ["aivenapp"]
     assert crd.spec.scope == "Namespaced"
     [version] = crd.spec.versions
     assert (version.name, version.served, version.storage) == ("v1", True, True)
-    resources = k8s.CustomObjectsApi(admin).get_api_resources(GROUP, VERSION).resources
+    resources = CustomObjectsApi(admin).get_api_resources(GROUP, VERSION).resources
     by_name = {r.name: r for r in resources}
     assert by_name[PLURAL].short_names == ["aivenapp"]
     assert "aivenapplications/status" in by_name
@@ -187,8 +192,10 @@ def test_aivenapplication_crd_is_established_with_its_names(admin: k8s.ApiClient
 def test_a_valid_aivenapplication_is_accepted_and_stored_as_written(
     admin: k8s.ApiClient, namespace: str
 ) -> None:
-    api = k8s.CustomObjectsApi(admin)
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, aiven_application("app", VALID_SPEC))
+    api = CustomObjectsApi(admin)
+    api.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, aiven_application("app", VALID_SPEC)
+    )
     stored = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "app")
     # No schema defaults: the spec (and so its sync hash) stays exactly as written.
     assert stored["spec"] == VALID_SPEC
@@ -199,7 +206,10 @@ def test_a_valid_aivenapplication_is_accepted_and_stored_as_written(
 @pytest.mark.parametrize(
     ("spec", "complaint"),
     [
-        ({"openSearch": {"instance": "x", "access": "superuser", "secretName": "s"}}, "spec.openSearch.access"),
+        (
+            {"openSearch": {"instance": "x", "access": "superuser", "secretName": "s"}},
+            "spec.openSearch.access",
+        ),
         ({"valkey": [{"instance": "x", "access": "READ", "secretName": "s"}]}, "spec.valkey[0].access"),
         ({"kafka": {"secretName": "s"}}, "spec.kafka.pool"),
         ({"expiresAt": "next tuesday"}, "spec.expiresAt"),
@@ -211,15 +221,15 @@ def test_an_invalid_aivenapplication_is_rejected(
     admin: k8s.ApiClient, namespace: str, spec: dict[str, Any], complaint: str
 ) -> None:
     with pytest.raises(ApiException) as rejected:
-        k8s.CustomObjectsApi(admin).create_namespaced_custom_object(
+        CustomObjectsApi(admin).create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, aiven_application("bad", spec)
         )
     assert rejected.value.status == 422
-    assert complaint in rejected.value.body
+    assert complaint in str(rejected.value.body)
 
 
 def test_unknown_spec_fields_are_pruned(admin: k8s.ApiClient, namespace: str) -> None:
-    api = k8s.CustomObjectsApi(admin)
+    api = CustomObjectsApi(admin)
     body = aiven_application("pruned", {"kafka": {"pool": "p", "bogus": 1}, "bogus": True})
     api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
     stored = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "pruned")
@@ -227,9 +237,12 @@ def test_unknown_spec_fields_are_pruned(admin: k8s.ApiClient, namespace: str) ->
 
 
 def test_status_is_a_subresource(admin: k8s.ApiClient, namespace: str) -> None:
-    api = k8s.CustomObjectsApi(admin)
+    api = CustomObjectsApi(admin)
     created = api.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
         {**aiven_application("st", {"kafka": {"pool": "p"}}), "status": {"synchronizationState": "ignored"}},
     )
     assert "status" not in created  # status is ignored on the main resource
@@ -249,13 +262,20 @@ def test_status_is_a_subresource(admin: k8s.ApiClient, namespace: str) -> None:
             }
         ],
     }
-    patched = api.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, "st", {"status": status})
+    patched = api.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, "st", {"status": status}
+    )
     assert patched["status"] == status
     assert patched["metadata"]["generation"] == created["metadata"]["generation"]
 
     # A spec patch bumps the generation and leaves the status alone.
     after = api.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "st", {"spec": {"protected": True}, "status": {"synchronizationHash": ""}}
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "st",
+        {"spec": {"protected": True}, "status": {"synchronizationHash": ""}},
     )
     assert after["metadata"]["generation"] == created["metadata"]["generation"] + 1
     assert after["status"]["synchronizationHash"] == "abc123"
@@ -270,11 +290,22 @@ def test_status_is_a_subresource(admin: k8s.ApiClient, namespace: str) -> None:
 def test_printer_columns_show_secrets_protection_expiry_and_state(
     real_apiserver: RealApiserver, admin: k8s.ApiClient, namespace: str
 ) -> None:
-    api = k8s.CustomObjectsApi(admin)
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, aiven_application("cols", VALID_SPEC))
+    api = CustomObjectsApi(admin)
+    api.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, aiven_application("cols", VALID_SPEC)
+    )
     api.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, "cols",
-        {"status": {"synchronizationState": "RolloutComplete", "synchronizationTime": "2030-01-01T00:00:00Z"}},
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        "cols",
+        {
+            "status": {
+                "synchronizationState": "RolloutComplete",
+                "synchronizationTime": "2030-01-01T00:00:00Z",
+            }
+        },
     )
     table = real_apiserver.get_json(
         real_apiserver.admin_token,
@@ -283,7 +314,15 @@ def test_printer_columns_show_secrets_protection_expiry_and_state(
     )
     columns = [c["name"] for c in table["columnDefinitions"]]
     assert columns == [
-        "Name", "Kafka Secret", "OpenSearch Secret", "Valkey Secret", "Protected", "Expires", "State", "Synced", "Age",
+        "Name",
+        "Kafka Secret",
+        "OpenSearch Secret",
+        "Valkey Secret",
+        "Protected",
+        "Expires",
+        "State",
+        "Synced",
+        "Age",
     ]
     [row] = table["rows"]
     cells = dict(zip(columns, row["cells"], strict=True))
@@ -299,8 +338,8 @@ def test_printer_columns_show_secrets_protection_expiry_and_state(
 def test_aiven_io_fixture_crds_hold_a_running_instance(
     admin: k8s.ApiClient, namespace: str, kind: str, plural: str
 ) -> None:
-    api = k8s.CustomObjectsApi(admin)
-    body = {
+    api = CustomObjectsApi(admin)
+    body: dict[str, Any] = {
         "apiVersion": "aiven.io/v1alpha1",
         "kind": kind,
         "metadata": {"name": f"{plural}-{namespace}-main"},
@@ -310,7 +349,9 @@ def test_aiven_io_fixture_crds_hold_a_running_instance(
     api.patch_namespaced_custom_object_status(
         "aiven.io", "v1alpha1", namespace, plural, body["metadata"]["name"], {"status": {"state": "RUNNING"}}
     )
-    got = api.get_namespaced_custom_object("aiven.io", "v1alpha1", namespace, plural, body["metadata"]["name"])
+    got = api.get_namespaced_custom_object(
+        "aiven.io", "v1alpha1", namespace, plural, body["metadata"]["name"]
+    )
     assert got["status"]["state"] == "RUNNING"
     assert got["spec"]["anything"] == {"nested": [1, 2]}
 
