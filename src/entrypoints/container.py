@@ -80,11 +80,17 @@ def _leader(
     )
 
 
-def _health(settings: OperatorConfig, metrics: Metrics, enabled: bool) -> HealthServer | None:
+def _servers(settings: OperatorConfig, metrics: Metrics, enabled: bool) -> tuple[HealthServer, ...]:
+    """/metrics (with the probes) on the metrics address; the probes also on their own address
+    when one is configured."""
     if not enabled:
-        return None
-    address = settings.health_probe_address or settings.metrics_address
-    return HealthServer(address.host, address.port, metrics)
+        return ()
+    metrics_at = settings.metrics_address
+    servers = [HealthServer(metrics_at.host, metrics_at.port, metrics)]
+    probes_at = settings.health_probe_address
+    if probes_at is not None and probes_at != metrics_at:
+        servers.append(HealthServer(probes_at.host, probes_at.port, metrics, serve_metrics=False))
+    return tuple(servers)
 
 
 def _budget(rate: float, burst: int) -> RequestBudget:
@@ -119,7 +125,7 @@ class Container(containers.DeclarativeContainer):
 
     #: Whether to serve /metrics, /healthz, /readyz (tests usually switch it off).
     serve_http = providers.Object(True)
-    health = providers.Singleton(_health, settings, metrics, serve_http)
+    servers = providers.Singleton(_servers, settings, metrics, serve_http)
     leader = providers.Singleton(_leader, config.leader_elect, kubernetes, settings, now, monotonic)
     #: Seconds one watch request stays open (the in-memory cluster is happy with short ones).
     watch_timeout = providers.Object(300.0)
@@ -135,7 +141,7 @@ class Container(containers.DeclarativeContainer):
         now=now,
         monotonic=monotonic,
         leader=leader,
-        health=health,
+        servers=servers,
         watch_timeout=watch_timeout,
     )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +67,7 @@ class Operator:
         now: Callable[[], datetime] = _utcnow,
         monotonic: Callable[[], float] = time.monotonic,
         leader: LeaderElector | None = None,
-        health: HealthServer | None = None,
+        servers: Sequence[HealthServer] = (),
         watch_timeout: float = 300.0,
         new_password: Callable[[], str] | None = None,
     ) -> None:
@@ -79,7 +79,7 @@ class Operator:
         self._now = now
         self._mono = monotonic
         self.leader = leader
-        self.health = health
+        self.servers = tuple(servers)
         self.queue: WorkQueue[Key] = WorkQueue(
             clock=monotonic, backoff=Backoff(base=1.0, cap=300.0), on_depth=metrics.queue_depth.set
         )
@@ -372,10 +372,10 @@ class Operator:
             return
         self._started = True
         self._stop.clear()
-        if self.health is not None:
-            self.health.ready = self.readiness
-            self.health.alive = self.liveness
-            self.health.start()
+        for server in self.servers:
+            server.ready = self.readiness
+            server.alive = self.liveness
+            server.start()
         for informer in self.informers():
             self._spawn(f"informer-{informer.name}", informer.run, self._stop)
         if self.leader is not None:
@@ -462,7 +462,7 @@ class Operator:
         self._threads.clear()
         if self.leader is not None:
             self.leader.stop(release=True)
-        if self.health is not None:
-            self.health.stop()
+        for server in self.servers:
+            server.stop()
         self._started = False
         self.log.info("operator_stopped")

@@ -185,3 +185,31 @@ def test_run_shuts_down_gracefully_on_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0, err[-2000:]
     assert "shutdown_requested" in seen + err
     assert TOKEN not in seen + out + err
+
+
+def test_running_operator_serves_metrics_and_probes_on_their_addresses() -> None:
+    from dependency_injector import providers
+
+    from entrypoints.config import Address
+
+    h = build(
+        make_config(metrics_address=Address("127.0.0.1", 0), health_probe_address=Address("127.0.0.2", 0))
+    )
+    try:
+        h.container.serve_http.override(providers.Object(True))
+        h.container.servers.reset()
+        h.container.operator.reset()
+        operator = h.container.operator()
+        h.operator = operator
+        h.kube.apply(application(kafka=KAFKA))
+        operator.start(sync_timeout=10)
+        assert operator.wait_until_idle(20)
+        metrics_server, probe_server = operator.servers
+        status, body = get(metrics_server.url + "/metrics")
+        assert status == 200 and "aivenator_aiven_applications_processed_total" in body
+        assert get(metrics_server.url + "/readyz") == (200, "ok\n")
+        assert get(probe_server.url + "/readyz") == (200, "ok\n")
+        assert get(probe_server.url + "/healthz")[0] == 200
+        assert get(probe_server.url + "/metrics")[0] == 404
+    finally:
+        h.close()
