@@ -25,7 +25,8 @@ def app(name: str, expires_at: str | None = None, namespace: str = "team-a") -> 
     raw = {"metadata": {"name": name, "namespace": namespace, "generation": 1}, "spec": spec}
     parsed = parse_application(raw, frozenset({"dev-nais-dev"}))
     assert isinstance(parsed, Success), parsed
-    return parsed.unwrap().app
+    parsed_app: AivenApplication = parsed.unwrap().app
+    return parsed_app
 
 
 def test_an_application_past_its_expiry_is_expired() -> None:

@@ -24,7 +24,7 @@ from domain.finalizer import (
 )
 from domain.janitor import SecretView, secret_view
 from domain.names import BUILTIN_USERS, is_builtin, kafka_username, opensearch_username, valkey_username
-from tests.unit.workload_strategies import APP_NAMES, INSTANCES, NAMESPACES
+from tests.unit.workload_strategies import APP_NAMES, INSTANCES, NAMESPACES, rendered_example
 
 POOL = "dev-nais-dev"
 MAIN = "dev-nais-dev"
@@ -380,3 +380,23 @@ def test_the_finalizer_never_targets_another_namespaces_user_or_a_builtin_user(d
     requested = len(plan.actions) + len(plan.refused)
     assert all(r.detail for r in plan.refused)
     assert requested >= len(plan.actions)
+
+
+# --- against the Secrets part A's writer produces ------------------------------------------------------
+
+
+def test_every_user_of_a_secret_the_operator_wrote_is_cleaned_up() -> None:
+    _, raw_secrets = rendered_example()
+    cleaned: set[tuple[ServiceType, str]] = set()
+    for raw in raw_secrets:
+        raw["metadata"]["deletionTimestamp"] = "2026-06-01T00:00:00Z"
+        secret = secret_view(raw)
+        existing = required_objects(secret)  # the aiven.io objects live in the app's namespace
+        plan = plan_finalizer(secret, existing, allowed_projects={POOL}, main_project=MAIN)
+        assert plan.refused == (), plan.refused
+        assert plan.remove_finalizer
+        cleaned |= {(a.service_type, a.username) for a in plan.actions if isinstance(a, DeleteServiceUser)}
+        acl_removals = [a for a in plan.actions if isinstance(a, RemoveOpenSearchAcl)]
+        assert len(acl_removals) == (1 if secret.annotation(labels.OPENSEARCH_SERVICE_USER) else 0)
+    assert {t for t, _ in cleaned} == {ServiceType.KAFKA, ServiceType.OPENSEARCH, ServiceType.VALKEY}
+    assert len(cleaned) == 4

@@ -12,6 +12,7 @@ from returns.result import Success
 from domain import labels
 from domain.janitor import (
     AppSecretRefs,
+    CleanupPlan,
     DeleteReason,
     Deletion,
     KeepReason,
@@ -29,6 +30,7 @@ from tests.unit.workload_strategies import (
     moments,
     namespaces,
     raw_applications,
+    rendered_example,
     secret_names,
     unique_secrets,
     workloads,
@@ -64,11 +66,11 @@ def secret(
     return {"metadata": metadata, "data": {"AIVEN_CA": "c2VjcmV0LXZhbHVl"}}
 
 
-def plan(*raw_secrets: dict[str, Any], apps: Any = (), refs: Any = (), now: datetime = NOW) -> Any:
+def plan(*raw_secrets: dict[str, Any], apps: Any = (), refs: Any = (), now: datetime = NOW) -> CleanupPlan:
     return plan_cleanup([secret_view(s) for s in raw_secrets], apps, refs, now, GRACE)
 
 
-def kept_reason(result: Any, name: str) -> KeepReason:
+def kept_reason(result: CleanupPlan, name: str) -> KeepReason:
     return next(k.reason for k in result.kept if k.name == name)
 
 
@@ -339,3 +341,13 @@ def test_references_from_another_namespace_change_nothing(
     foreign_apps = [AppSecretRefs(elsewhere, "app", frozenset(names))]
     with_foreign = plan_cleanup(views, foreign_apps, foreign, now, GRACE)
     assert with_foreign.deletions == without.deletions
+
+
+def test_the_secrets_the_operator_wrote_are_kept_while_their_application_names_them() -> None:
+    raw_app, raw_secrets = rendered_example(NOW - timedelta(days=3))
+    views = [secret_view(s) for s in raw_secrets]
+    with_app = plan_cleanup(views, [app_secret_refs_from_raw(raw_app)], [], NOW, GRACE)
+    assert with_app.deletions == () and with_app.counts.in_use == 4
+    without_app = plan_cleanup(views, [], [], NOW, GRACE)
+    assert sorted(d.name for d in without_app.deletions) == sorted(v.name for v in views)
+    assert all(d.uid and d.resource_version for d in without_app.deletions)

@@ -204,7 +204,8 @@ def sweep_inputs(
     secrets = []
     for index in range(draw(st.integers(0, 4))):
         present = [(f.service_type, u) for f in services for u in f.usernames]
-        if present and draw(st.integers(0, 3)):
+        pick_present = bool(present) and draw(st.integers(0, 3)) > 0
+        if pick_present:
             service_type, user = draw(st.sampled_from(present))
         else:
             service_type = draw(st.sampled_from(list(ServiceType)))

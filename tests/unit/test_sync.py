@@ -14,8 +14,18 @@ from returns.result import Success
 
 from domain import labels
 from domain.application import AivenApplication
-from domain.facts import ServiceType
+from domain.facts import Conflict, NotFound, Rejected, ServiceType, Throttled, Unavailable
 from domain.janitor import SecretView, secret_view
+from domain.outcomes import (
+    BACKOFF_CAP_SECONDS,
+    Done,
+    Invalid,
+    Retry,
+    WaitFor,
+    backoff,
+    combine,
+    outcome_for_aiven_error,
+)
 from domain.parse import parse_application
 from domain.sync import (
     CONDITION_TYPE_PATTERN,
@@ -45,7 +55,8 @@ ALLOWED = frozenset({"dev-nais-dev"})
 def parse(raw: dict[str, Any]) -> AivenApplication:
     parsed = parse_application(raw, ALLOWED)
     assert isinstance(parsed, Success), parsed
-    return parsed.unwrap().app
+    app: AivenApplication = parsed.unwrap().app
+    return app
 
 
 def synced(raw: dict[str, Any]) -> AivenApplication:
@@ -430,3 +441,36 @@ def test_status_is_stable_when_nothing_changes(
     assert transitions(first, again) == ()
     assert all(CONDITION_TYPE_PATTERN.match(c.type.split("/")[-1]) for c in first.conditions)
     assert len({c.type for c in first.conditions}) == len(first.conditions)
+
+
+# --- what the shell does after a sync step (domain.outcomes) ---------------------------------------
+
+
+def test_aiven_errors_map_to_queue_outcomes() -> None:
+    throttled = outcome_for_aiven_error(Throttled(28.0), attempt=0)
+    assert isinstance(throttled, Retry) and throttled.after == 28.0
+    assert outcome_for_aiven_error(Throttled(0.5), attempt=3) == Retry(
+        backoff(3), "throttled by Aiven: throttled"
+    )
+    unavailable = outcome_for_aiven_error(Unavailable("502"), attempt=2)
+    assert isinstance(unavailable, Retry) and unavailable.after == backoff(2) and "502" in unavailable.reason
+    assert outcome_for_aiven_error(Unavailable("x", retry_after=99.0)) == Retry(99.0, "Aiven unavailable: x")
+    assert isinstance(outcome_for_aiven_error(Conflict("busy")), Retry)
+    assert outcome_for_aiven_error(NotFound("no service"), what="service kafka") == WaitFor("service kafka")
+    assert isinstance(outcome_for_aiven_error(Rejected("Invalid input", 400)), Invalid)
+    forbidden = outcome_for_aiven_error(Rejected("Not a project member", 403))
+    assert isinstance(forbidden, Retry) and forbidden.after >= 600
+
+    assert combine([]) == Done()
+    assert combine([Done(), Invalid("bad"), WaitFor("os", 30.0), Retry(5.0, "a"), Retry(2.0, "b")]) == Retry(
+        2.0, "b"
+    )
+    assert combine([Done(), Invalid("bad"), WaitFor("os")]) == WaitFor("os")
+    assert combine([Done(), Invalid("bad")]) == Invalid("bad")
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    delays = [backoff(n) for n in range(12)]
+    assert delays == sorted(delays) and delays[0] > 0
+    assert max(delays) == BACKOFF_CAP_SECONDS == backoff(10_000)
+    assert backoff(-5) == delays[0]
