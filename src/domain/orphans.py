@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.actions import DeleteServiceUser
+from domain.actions import Action, DeleteServiceUser, RemoveOpenSearchAcl
 from domain.facts import ServiceFacts, ServiceType
 from domain.finalizer import requested_actions
 from domain.janitor import SecretView
@@ -55,6 +55,13 @@ class OrphanUser:
     @property
     def key(self) -> UserKey:
         return UserKey(self.project, self.service, self.username)
+
+    def actions(self) -> tuple[Action, ...]:
+        """What deleting this user takes: for OpenSearch, its ACL entry goes first."""
+        delete = DeleteServiceUser(self.service_type, self.project, self.service, self.username)
+        if self.service_type is ServiceType.OPENSEARCH:
+            return (RemoveOpenSearchAcl(self.project, self.service, self.username), delete)
+        return (delete,)
 
 
 @dataclass(frozen=True, slots=True)

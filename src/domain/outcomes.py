@@ -15,6 +15,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from domain.facts import AivenError, Conflict, NotFound, Rejected, Throttled, Unavailable
+from domain.kubernetes_port import (
+    KubeAlreadyExists,
+    KubeConflict,
+    KubeError,
+    KubeForbidden,
+    KubeGone,
+    KubeInvalid,
+    KubeNotFound,
+    KubeUnavailable,
+)
 
 #: Exponential backoff: BASE * 2**attempt seconds, capped.
 BACKOFF_BASE_SECONDS = 2.0
@@ -79,6 +89,27 @@ def outcome_for_aiven_error(error: AivenError, attempt: int = 0, what: str = "")
             )
         case Rejected():
             return Invalid(f"Aiven rejected the request: {error.message}")
+
+
+def outcome_for_kube_error(error: KubeError, attempt: int = 0, what: str = "") -> Outcome:
+    """Map a classified Kubernetes error to what the shell should do next.
+
+    Conflicts (stale resourceVersion, a precondition that no longer holds, someone else created
+    the object first) mean "read again and decide again": retry at once-ish. A missing object is
+    waited for (`what` names it). Forbidden is an RBAC misconfiguration: retry slowly.
+    """
+    match error:
+        case KubeConflict() | KubeAlreadyExists() | KubeGone():
+            return Retry(min(backoff(attempt, base=0.5), 10.0), f"stale read, decide again: {error.message}")
+        case KubeUnavailable(retry_after=retry_after):
+            delay = backoff(attempt) if retry_after is None else max(retry_after, backoff(attempt))
+            return Retry(delay, f"Kubernetes API unavailable: {error.message}")
+        case KubeNotFound():
+            return WaitFor(what or f"Kubernetes object: {error.message}")
+        case KubeForbidden():
+            return Retry(FORBIDDEN_RETRY_SECONDS, f"forbidden by RBAC: {error.message}")
+        case KubeInvalid():
+            return Invalid(f"Kubernetes rejected the request: {error.message}")
 
 
 def _urgency(outcome: Outcome) -> tuple[int, float]:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import labels
+from domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
 from domain.application import Access
 from domain.facts import ServiceFacts, ServiceType
 from domain.janitor import SecretView, secret_view
@@ -243,3 +244,19 @@ def test_the_sweep_never_deletes_a_referenced_foreign_young_or_built_in_user(
     assert sorted(decided) == sorted(every_user), "every user gets exactly one decision"
     assert set(plan.first_seen_map) == set(every_user)
     assert all(plan.first_seen_map[k] == first_seen.get(k, NOW) for k in every_user)
+
+
+def test_deleting_an_orphaned_opensearch_user_removes_its_acl_entry_first() -> None:
+    user = opensearch_username("team-a", "orders", 1, Access.READ).name
+    service = ServiceFacts(
+        PROJECT, "opensearch-team-a-logs", ServiceType.OPENSEARCH, "RUNNING", usernames=(user,)
+    )
+    (orphan,) = plan_orphan_sweep([service], [], seen_long_ago(service), NOW, GRACE, dry_run=False).delete
+    assert orphan.actions() == (
+        RemoveOpenSearchAcl(PROJECT, service.name, user),
+        DeleteServiceUser(ServiceType.OPENSEARCH, PROJECT, service.name, user),
+    )
+    kafka_orphan = kafka_username("team-a", "orders", 1).name
+    kafka = kafka_service(kafka_orphan)
+    (k,) = plan_orphan_sweep([kafka], [], seen_long_ago(kafka), NOW, GRACE, dry_run=False).delete
+    assert k.actions() == (DeleteServiceUser(ServiceType.KAFKA, PROJECT, kafka.name, kafka_orphan),)

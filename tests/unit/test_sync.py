@@ -16,6 +16,15 @@ from domain import labels
 from domain.application import AivenApplication
 from domain.facts import Conflict, NotFound, Rejected, ServiceType, Throttled, Unavailable
 from domain.janitor import SecretView, secret_view
+from domain.kubernetes_port import (
+    KubeAlreadyExists,
+    KubeConflict,
+    KubeForbidden,
+    KubeGone,
+    KubeInvalid,
+    KubeNotFound,
+    KubeUnavailable,
+)
 from domain.outcomes import (
     BACKOFF_CAP_SECONDS,
     Done,
@@ -25,6 +34,7 @@ from domain.outcomes import (
     backoff,
     combine,
     outcome_for_aiven_error,
+    outcome_for_kube_error,
 )
 from domain.parse import parse_application
 from domain.sync import (
@@ -474,3 +484,19 @@ def test_backoff_grows_and_is_capped() -> None:
     assert delays == sorted(delays) and delays[0] > 0
     assert max(delays) == BACKOFF_CAP_SECONDS == backoff(10_000)
     assert backoff(-5) == delays[0]
+
+
+def test_kubernetes_errors_map_to_queue_outcomes() -> None:
+    conflict = outcome_for_kube_error(KubeConflict("resourceVersion changed"))
+    assert isinstance(conflict, Retry) and conflict.after <= 10.0
+    assert isinstance(outcome_for_kube_error(KubeAlreadyExists()), Retry)
+    assert isinstance(outcome_for_kube_error(KubeGone()), Retry)
+    assert outcome_for_kube_error(KubeUnavailable("429", retry_after=7.0)) == Retry(
+        7.0, "Kubernetes API unavailable: 429"
+    )
+    assert outcome_for_kube_error(KubeNotFound("namespace gone"), what="namespace team-a") == WaitFor(
+        "namespace team-a"
+    )
+    forbidden = outcome_for_kube_error(KubeForbidden("cannot patch secrets"))
+    assert isinstance(forbidden, Retry) and forbidden.after >= 600
+    assert isinstance(outcome_for_kube_error(KubeInvalid("bad label")), Invalid)
