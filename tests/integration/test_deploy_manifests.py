@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -420,3 +421,14 @@ def test_the_server_leaves_no_process_behind(real_apiserver: RealApiserver, endi
     finally:
         proc.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_the_server_is_the_pinned_kubernetes_version(real_apiserver: RealApiserver) -> None:
+    """hack/kube-tools pins k8s.io/kubernetes and every staging module at the matching v0.Y.Z."""
+    gomod = (REPO_ROOT / "hack" / "kube-tools" / "apiserver" / "go.mod").read_text()
+    [pinned] = re.findall(r"^require k8s\.io/kubernetes (v1\.\d+\.\d+)$", gomod, re.MULTILINE)
+    staging = re.findall(r"^\s+(k8s\.io/\S+) => (k8s\.io/\S+) (v\S+)$", gomod, re.MULTILINE)
+    assert len(staging) >= 30
+    assert all(left == right and version == "v0" + pinned[2:] for left, right, version in staging)
+    assert real_apiserver.version == pinned  # stamped by the build, not v0.0.0-master
+    assert 0 < real_apiserver.startup_seconds < 120.0
