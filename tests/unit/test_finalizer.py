@@ -360,7 +360,7 @@ def forged_secrets(draw: st.DrawFn, world: World) -> SecretView:
     return deleted_secret(annotations, namespace=namespace, app=app, team=team)
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(st.data())
 def test_the_finalizer_never_targets_another_namespaces_user_or_a_builtin_user(data: st.DataObject) -> None:
     world = data.draw(worlds())

@@ -257,7 +257,7 @@ def expected_deleted(
     return s.created is not None and now - s.created >= grace
 
 
-@settings(max_examples=100)
+@settings(max_examples=70)
 @given(
     unique_secrets(),
     st.lists(workloads(), max_size=4),
@@ -305,7 +305,7 @@ def test_the_plan_follows_the_rules_exactly(
     )
 
 
-@settings(max_examples=50)
+@settings(max_examples=40)
 @given(unique_secrets(), st.lists(workloads(), max_size=4), moments, grace_periods)
 def test_a_referenced_secret_is_never_deleted(
     secrets: list[GeneratedSecret], loads: list[GeneratedWorkload], now: datetime, grace: timedelta
@@ -317,7 +317,7 @@ def test_a_referenced_secret_is_never_deleted(
         assert not any(w.namespace == d.namespace and d.name in w.expected for w in loads)
 
 
-@settings(max_examples=50)
+@settings(max_examples=40)
 @given(unique_secrets(), moments, grace_periods)
 def test_a_protected_unexpired_secret_is_never_deleted(
     secrets: list[GeneratedSecret], now: datetime, grace: timedelta
@@ -330,7 +330,7 @@ def test_a_protected_unexpired_secret_is_never_deleted(
             assert s.with_time_limit and s.expires_at is not None and s.expires_at <= now
 
 
-@settings(max_examples=50)
+@settings(max_examples=40)
 @given(unique_secrets(), namespaces, st.sets(secret_names), moments)
 def test_references_from_another_namespace_change_nothing(
     secrets: list[GeneratedSecret], elsewhere: str, names: set[str], now: datetime

@@ -8,6 +8,8 @@ independently of `domain.references`, so tests can use it as an oracle.
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -278,7 +280,13 @@ EXAMPLES_DIR = "deploy/examples"
 
 def rendered_example(now: datetime = EPOCH) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The `all-services.yaml` AivenApplication and the Secrets the operator would write for it
-    (API shape, as if freshly created), from the shipped facts file."""
+    (API shape, as if freshly created), from the shipped facts file. Fresh copies every call."""
+    app, secrets = _rendered_example(now)
+    return copy.deepcopy(app), copy.deepcopy(secrets)
+
+
+@functools.lru_cache(maxsize=8)
+def _rendered_example(now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     root = Path(__file__).resolve().parents[2] / EXAMPLES_DIR
     facts, problems = load_facts(yaml.safe_load((root / "facts.yaml").read_text()))
     assert not problems, problems
