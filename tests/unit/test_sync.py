@@ -55,6 +55,7 @@ from domain.sync import (
     transitions,
     valkey_condition_type,
 )
+from tests.unit import strategies as part_a
 from tests.unit.workload_strategies import moments, raw_applications, rendered_example
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -422,11 +423,11 @@ _states = st.sampled_from(list(ServiceState))
 
 
 @settings(max_examples=60)
-@given(raw_applications(), st.data(), moments, st.integers(0, 10**6))
+@given(st.one_of(raw_applications(), part_a.raw_applications()), st.data(), moments, st.integers(0, 10**6))
 def test_status_is_stable_when_nothing_changes(
     raw: dict[str, Any], data: st.DataObject, now: datetime, later_by: int
 ) -> None:
-    parsed = parse_application(raw, ALLOWED)
+    parsed = parse_application(raw, ALLOWED | part_a.ALLOWED_PROJECTS)
     assert isinstance(parsed, Success)
     app = parsed.unwrap().app
     results = [
