@@ -76,7 +76,10 @@ def _metadata_drift(app: AivenApplication, secret: SecretView) -> str | None:
     if app.protected and app.expires_at is not None:
         if not _is_true(secret.annotation(labels.WITH_TIME_LIMIT)):
             return f"annotation {labels.WITH_TIME_LIMIT} missing"
-        if parse_time(secret.annotation(labels.EXPIRES_AT)) != app.expires_at:
+        # The annotation is written with second precision: compare at that precision, or a
+        # fractional expiresAt would look like drift forever.
+        written = parse_time(secret.annotation(labels.EXPIRES_AT))
+        if written is None or written.replace(microsecond=0) != app.expires_at.replace(microsecond=0):
             return f"annotation {labels.EXPIRES_AT} differs"
     if not secret.has_finalizer:
         return "finalizer missing"

@@ -501,3 +501,24 @@ def test_kubernetes_errors_map_to_queue_outcomes() -> None:
     forbidden = outcome_for_kube_error(KubeForbidden("cannot patch secrets"))
     assert isinstance(forbidden, Retry) and forbidden.after >= 600
     assert isinstance(outcome_for_kube_error(KubeInvalid("bad label")), Invalid)
+
+
+def test_a_protected_expiring_application_with_fractional_seconds_is_not_drift() -> None:
+    raw_app, raw_secrets = rendered_example(NOW - timedelta(days=1))
+    raw_app["spec"]["protected"] = True
+    raw_app["spec"]["expiresAt"] = "2026-09-01T10:00:00.750Z"
+    app = synced(raw_app)
+    views = {}
+    for body in raw_secrets:
+        meta = body["metadata"]
+        meta["labels"][labels.PROTECTED] = "true"
+        meta["annotations"][labels.PROTECTED] = "true"
+        meta["annotations"][labels.WITH_TIME_LIMIT] = "true"
+        meta["annotations"][labels.EXPIRES_AT] = "2026-09-01T10:00:00Z"
+        views[meta["name"]] = secret_view(body)
+    assert needs_sync(app, views, NOW) is None
+    name = next(iter(views))
+    moved = copy.deepcopy(next(b for b in raw_secrets if b["metadata"]["name"] == name))
+    moved["metadata"]["annotations"][labels.EXPIRES_AT] = "2026-09-02T10:00:00Z"
+    reason = needs_sync(app, {**views, name: secret_view(moved)}, NOW)
+    assert reason is not None and reason.kind is SyncKind.SECRET_DRIFTED
