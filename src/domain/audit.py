@@ -441,13 +441,18 @@ def exceeded(report: AuditReport, thresholds: Mapping[str, int]) -> tuple[str, .
     )
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 def report_dict(report: AuditReport) -> dict[str, Any]:
     """The report as plain JSON-able data (for `-o json`)."""
 
     def rows(items: Iterable[Any]) -> list[dict[str, Any]]:
         out = []
         for item in items:
-            row = {name: getattr(item, name) for name in item.__dataclass_fields__}
+            row = {_camel(name): getattr(item, name) for name in item.__dataclass_fields__}
             out.append({k: list(v) if isinstance(v, tuple) else v for k, v in row.items()})
         return out
 

@@ -143,6 +143,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-o", "--output", choices=("table", "json"), default="table", help="report format (default table)"
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    out.add_argument(
+        "--log-level", default="warning", help="operator log level, logs go to stderr (default warning)"
+    )
 
 
 # --------------------------------------------------------------------------- gathering
@@ -385,11 +388,13 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     # Imported here: the adapters pull in httpx and the kubernetes client.
     from adapters.aiven_http import AivenHttp
     from adapters.kubernetes_api import KubernetesApi
+    from entrypoints.logging_setup import configure_logging
 
     if args.fake_aiven:
         from adapters.fake_aiven import DEFAULT_SEED, FakeAiven, load_seed
 
         token = _secrets.token_urlsafe(24)
+        configure_logging(args.log_level, "text", stream=sys.stderr, secrets=(token,))
         seed = load_seed(args.fake_aiven_seed) if args.fake_aiven_seed else DEFAULT_SEED
         fake = FakeAiven(token=token, seed=seed)
         aiven = AivenHttp(DEFAULT_API_URL, token, transport=fake.mock_transport())
@@ -400,7 +405,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
                 print(f"aivenator audit: {message}", file=sys.stderr)
                 return EXIT_USAGE
             case Success(token):
-                pass
+                configure_logging(args.log_level, "text", stream=sys.stderr, secrets=(token,))
         url = _setting(args.aiven_api_url, "aiven-api-url", environ, DEFAULT_API_URL) or DEFAULT_API_URL
         aiven = AivenHttp(url, token)
         progress(f"Aiven: {url}")
