@@ -254,6 +254,8 @@ class Condition:
     reason: str
     message: str
     last_update_time: str
+    #: When `status` last changed (metav1.Condition convention; the Go operator did not write it).
+    last_transition_time: str = ""
 
     def same_state(self, other: Condition) -> bool:
         return (self.status, self.reason, self.message) == (other.status, other.reason, other.message)
@@ -290,6 +292,7 @@ class AppStatus:
                 "type": c.type,
                 "status": c.status,
                 "lastUpdateTime": c.last_update_time,
+                **({"lastTransitionTime": c.last_transition_time} if c.last_transition_time else {}),
                 "reason": c.reason,
                 "message": c.message,
             }
@@ -339,6 +342,7 @@ def status_from_dict(raw: Mapping[str, Any] | None) -> AppStatus:
                 reason=str(item.get("reason") or ""),
                 message=str(item.get("message") or ""),
                 last_update_time=str(item.get("lastUpdateTime") or ""),
+                last_transition_time=str(item.get("lastTransitionTime") or ""),
             )
         )
     return AppStatus(
@@ -370,11 +374,13 @@ def _merge_conditions(
     stamp = _rfc3339(now)
     out: list[Condition] = []
     for d in desired:
-        fresh = Condition(d.type, "True" if d.status else "False", d.reason, d.message, stamp)
+        fresh = Condition(d.type, "True" if d.status else "False", d.reason, d.message, stamp, stamp)
         old = previous.condition(d.type) if previous is not None else None
-        out.append(
-            replace(fresh, last_update_time=old.last_update_time) if old and old.same_state(fresh) else fresh
-        )
+        if old is not None and old.status == fresh.status and old.last_transition_time:
+            fresh = replace(fresh, last_transition_time=old.last_transition_time)
+        if old is not None and old.same_state(fresh) and old.last_update_time:
+            fresh = replace(fresh, last_update_time=old.last_update_time)
+        out.append(fresh)
     if previous is not None:
         out.extend(c for c in previous.conditions if not _owned_type(c.type))
     return tuple(out)

@@ -522,3 +522,30 @@ def test_a_protected_expiring_application_with_fractional_seconds_is_not_drift()
     moved["metadata"]["annotations"][labels.EXPIRES_AT] = "2026-09-02T10:00:00Z"
     reason = needs_sync(app, {**views, name: secret_view(moved)}, NOW)
     assert reason is not None and reason.kind is SyncKind.SECRET_DRIFTED
+
+
+def test_transition_time_moves_only_when_the_status_flips() -> None:
+    app = parse(RAW_APP)
+    failing = [
+        ServiceResult(s.service_type, ServiceState.AIVEN_FAILURE, s.instance, "503") for s in sections_of(app)
+    ]
+    first = compute_status(app, failing, NOW, None)
+    reworded = [replace(r, message="502") for r in failing]
+    second = compute_status(app, reworded, LATER, first)
+    ready = second.condition("Ready")
+    assert ready is not None and ready.status == "False"
+    assert ready.last_transition_time == "2026-06-01T12:00:00Z"
+    assert ready.last_update_time == "2026-06-01T17:00:00Z", "the message changed"
+    recovered = compute_status(app, all_ready(app), LATER + timedelta(hours=1), second)
+    flipped = recovered.condition("Ready")
+    assert flipped is not None and flipped.last_transition_time == "2026-06-01T18:00:00Z"
+
+
+def test_a_previous_condition_without_times_gets_them() -> None:
+    app = parse(RAW_APP)
+    previous = status_from_dict(
+        {"conditions": [{"type": "Ready", "status": "True", "reason": "AllServicesReady"}]}
+    )
+    ready = compute_status(app, all_ready(app), NOW, previous).condition("Ready")
+    assert ready is not None
+    assert ready.last_update_time == ready.last_transition_time == "2026-06-01T12:00:00Z"
