@@ -418,7 +418,11 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
             if kubeconfig or args.context:
                 print(f"aivenator audit: cannot load kubeconfig: {type(exc).__name__}", file=sys.stderr)
                 return EXIT_USAGE
-            kube = KubernetesApi.in_cluster()
+            try:
+                kube = KubernetesApi.in_cluster()
+            except Exception:
+                print("aivenator audit: no kubeconfig found and not running in a cluster", file=sys.stderr)
+                return EXIT_USAGE
         try:
             result = collect(kube, aiven, options, datetime.now(UTC), progress)
         finally:

@@ -262,3 +262,18 @@ def test_cli_arguments_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> N
 
 def _fields(options: AuditOptions) -> dict[str, Any]:
     return {name: getattr(options, name) for name in options.__dataclass_fields__}
+
+
+def test_cli_without_a_usable_kubeconfig_is_a_usage_error(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import structlog
+
+    parser = argparse.ArgumentParser()
+    cmd_audit.add_arguments(parser)
+    args = parser.parse_args(["--quiet", "--fake-aiven", "--kubeconfig", str(tmp_path / "missing.yaml")])
+    try:
+        assert cmd_audit.run(args, env={}) == cmd_audit.EXIT_USAGE
+    finally:
+        structlog.reset_defaults()
+    assert "cannot load kubeconfig" in capsys.readouterr().err
