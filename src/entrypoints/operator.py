@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain import labels as L
-from domain.kubernetes_port import MANAGED_SECRETS, KubernetesPort
+from domain.kubernetes_port import MANAGED_SECRETS, KubernetesPort, ObjectRef
 from domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
 from domain.ports import AivenPort
 from domain.references import WORKLOAD_KINDS, WorkloadRefs
@@ -40,7 +40,7 @@ from entrypoints.workqueue import Backoff, WorkQueue
 
 Key = tuple[str, str, str]
 KubeObject = dict[str, Any]
-APP, SECRET, JANITOR, ORPHANS = "app", "secret", "janitor", "orphans"
+APP, SECRET, JANITOR, ORPHANS, VERIFY = "app", "secret", "janitor", "orphans", "verify"
 
 
 def _utcnow() -> datetime:
@@ -182,6 +182,11 @@ class Operator:
             grace_period=config.orphan_grace_period,
             dry_run=config.orphan_sweep_dry_run,
             log=log,
+            metrics=metrics,
+            kube=kube,
+            event_ref=ObjectRef(
+                "coordination.k8s.io/v1", "Lease", config.leader_election_namespace, config.leader_election_name
+            ),
         )
 
     # --- state ----------------------------------------------------------------------------------
@@ -266,6 +271,12 @@ class Operator:
                 self.metrics.processing_time.observe(max(0.0, self._mono() - started))
             elif kind == SECRET:
                 outcome = self.finalizer.finalize(namespace, name, attempt).outcome
+            elif kind == VERIFY:
+                outcome = (
+                    Done()
+                    if self.orphans.verify() is not None or not self.may_mutate()
+                    else Retry(5.0, "caches")
+                )
             elif kind == ORPHANS:
                 outcome = (
                     Done()
