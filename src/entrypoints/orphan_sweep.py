@@ -1,33 +1,100 @@
-"""The orphan sweep shell: find (and, unless dry-run, delete) Aiven users nobody refers to.
+"""The orphan sweep shell: find (and, unless dry-run, delete) Aiven users nobody refers to; and
+the periodic user verification that repairs users deleted out of band.
 
 Which services are looked at: every service a managed Secret names and every service a current
 AivenApplication targets (Aiven has no "list services" in the operator's port, and these are
-exactly the services the operator hands out users for). Decisions are
-`domain.orphans.plan_orphan_sweep`; the first-seen table lives in memory, so after a restart
-every user needs a full grace period again before it can be swept (errs towards sparing).
+exactly the services the operator hands out users for). Facts are read fresh (the adapter's
+cache is invalidated first): a stale list could hide a user deleted out of band.
+
+Sweep decisions are `domain.orphans.plan_orphan_sweep`; the first-seen table lives in memory, so
+after a restart every user needs a full grace period again before it can be swept (errs towards
+sparing). Deletions are rate-limited (`max_deletions` per sweep; the rest wait for the next
+sweep) and each one says what and why in a log line, a metric and a Normal event on the
+operator's Lease object (orphans have no Kubernetes object of their own).
+
+Verification (part of every sweep, even in dry-run mode; also `verify()` alone, the `verify`
+work item): a managed Secret of a current application that records a user Aiven no longer has gets its application's
+`status.synchronizationHash` cleared, the documented way to force a full sync; the next pass
+recreates the user and rewrites the Secret. Cost: one `GET service` per managed service per
+sweep (independent of the number of applications), and one status write per application whose
+user actually went missing. It runs on the sweep's period, not on the resync's: the periodic
+resync stays free of Aiven requests (the steady-state promise).
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter, Gauge
 from returns.result import Failure, Success
 
-from domain.actions import DeleteServiceUser
+from domain import labels as L
+from domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
 from domain.facts import ServiceFacts, ServiceType
 from domain.janitor import secret_view
-from domain.orphans import SweepPlan, UserKey, plan_orphan_sweep
+from domain.kubernetes_port import ObjectRef
+from domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
 from domain.parse import parse_application
 from domain.ports import AivenPort
 from domain.services import all_sections, cleanup_actions
 from domain.services.base import SecretMeta, ServiceConfig
-from entrypoints.metrics import AivenObserver
+from entrypoints.metrics import PREFIX, AivenObserver, Metrics
 
 KubeObject = dict[str, Any]
 _ALTERNATIVES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SweepMetrics:
+    deleted: Counter
+    found: Gauge
+    runs: Counter
+
+
+_METRICS: weakref.WeakKeyDictionary[Metrics, SweepMetrics] = weakref.WeakKeyDictionary()
+_METRICS_LOCK = threading.Lock()
+
+
+def sweep_metrics(metrics: Metrics) -> SweepMetrics:
+    """The sweep's metrics on the operator's registry (registered once per registry)."""
+    with _METRICS_LOCK:
+        found = _METRICS.get(metrics)
+        if found is None:
+            r = metrics.registry
+            found = SweepMetrics(
+                deleted=Counter(
+                    f"{PREFIX}_orphan_users_deleted",
+                    "Aiven users deleted by the orphan sweep (no managed Secret referred to them)",
+                    ["pool", "service"],
+                    registry=r,
+                ),
+                found=Gauge(
+                    f"{PREFIX}_orphan_users",
+                    "Orphaned Aiven users found by the last sweep (past the grace period; in dry-run mode never deleted)",
+                    ["pool", "service"],
+                    registry=r,
+                ),
+                runs=Counter(
+                    f"{PREFIX}_orphan_sweeps",
+                    "Orphan sweeps and user verifications, by what they did",
+                    ["outcome"],
+                    registry=r,
+                ),
+            )
+            _METRICS[metrics] = found
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    #: (namespace, application) whose recorded users were missing in Aiven (resync forced).
+    forced: tuple[tuple[str, str], ...]
+    services: int
 
 
 class OrphanSweeper:
@@ -45,6 +112,10 @@ class OrphanSweeper:
         grace_period: float,
         dry_run: bool,
         log: Any,
+        metrics: Metrics | None = None,
+        kube: Any = None,
+        event_ref: ObjectRef | None = None,
+        max_deletions: int = 20,
     ) -> None:
         self._aiven = aiven
         self._observer = observer
@@ -59,52 +130,61 @@ class OrphanSweeper:
         self._grace = timedelta(seconds=grace_period)
         self._dry_run = dry_run
         self._log = log
+        self._metrics = sweep_metrics(metrics) if metrics is not None else None
+        #: The Kubernetes port, for events and forced resyncs (None: neither).
+        self._kube = kube
+        self._event_ref = event_ref
+        self._max_deletions = max(1, max_deletions)
         self._lock = threading.Lock()
         self._first_seen: dict[UserKey, datetime] = {}
 
+    # --- the sweep ---------------------------------------------------------------------------------
+
     def run(self) -> SweepPlan | None:
-        """One sweep; None when it must not run (caches not synced, not leader)."""
+        """One sweep (with a verification on the same facts); None when it must not run (caches
+        not synced, not leader)."""
         if not self._synced() or not self._may_mutate():
             return None
         raw_secrets = list(self._secrets())
+        raw_apps = list(self._applications())
         views = [secret_view(s) for s in raw_secrets]
-        services: dict[tuple[str, str], None] = {}
-        for raw in raw_secrets:
-            for action in cleanup_actions(SecretMeta.from_raw(raw)):
-                if isinstance(action, DeleteServiceUser) and self._served(
-                    action.service_type, action.project
-                ):
-                    services[(action.project, action.service)] = None
+        services = self._services_of_secrets(raw_secrets)
         expected: set[tuple[ServiceType, str]] = set()
-        for raw in self._applications():
-            match parse_application(raw, self._allowed):
-                case Success(parsed):
-                    app = parsed.app
-                case Failure(_):
-                    continue
+        for app in self._parsed(raw_apps):
             for handler, section in all_sections(app):
                 for alternative in range(_ALTERNATIVES + 1):
                     expected.add((section.service_type, handler.username(app, section, alternative).name))
                 target = handler.target(app, section, self._service_config)
                 for candidate in target.candidates:
                     services[(target.project, candidate.service)] = None
-        facts: list[ServiceFacts] = []
-        for project, service in sorted(services):
-            with self._observer.context(project, service):
-                got = self._aiven.service(project, service)
-            if isinstance(got, Success) and got.unwrap().usable:
-                facts.append(got.unwrap())
+        facts = self._read(services)
+        self._force_missing(raw_secrets, raw_apps, facts)
         with self._lock:
             first_seen = dict(self._first_seen)
         plan = plan_orphan_sweep(facts, views, first_seen, self._now(), self._grace, self._dry_run, expected)
         with self._lock:
             self._first_seen = dict(plan.first_seen)
-        for orphan in plan.delete:
+        self._report_found(plan, facts)
+        deleted = 0
+        for orphan in plan.delete[: self._max_deletions]:
             if not self._may_mutate():
                 break
-            with self._observer.context(orphan.project, orphan.service):
-                result = self._aiven.delete_user(orphan.project, orphan.service, orphan.username)
-            if isinstance(result, Success):
+            failed: str | None = None
+            for action in orphan.actions():
+                with self._observer.context(orphan.project, orphan.service):
+                    if isinstance(action, RemoveOpenSearchAcl):
+                        result = self._aiven.remove_user_rules(
+                            action.project, action.service, action.username
+                        )
+                    else:
+                        result = self._aiven.delete_user(action.project, action.service, action.username)
+                if isinstance(result, Failure):
+                    failed = type(result.failure()).__name__
+                    break
+            if failed is None:
+                deleted += 1
+                if self._metrics is not None:
+                    self._metrics.deleted.labels(pool=orphan.project, service=orphan.service).inc()
                 self._log.info(
                     "orphan_user_deleted",
                     project=orphan.project,
@@ -112,22 +192,157 @@ class OrphanSweeper:
                     username=orphan.username,
                     reason=orphan.reason,
                 )
+                self._event(
+                    "OrphanUserDeleted",
+                    f"deleted Aiven user {orphan.username} of {orphan.project}/{orphan.service}: {orphan.reason}",
+                )
             else:
                 self._log.warning(
                     "orphan_user_delete_failed",
                     project=orphan.project,
                     aiven_service=orphan.service,
                     username=orphan.username,
-                    error=type(result.failure()).__name__,
+                    error=failed,
                 )
-        would = [s for s in plan.spared if str(s.reason) == "dry_run"]
+        postponed = max(0, len(plan.delete) - self._max_deletions)
+        would = [s for s in plan.spared if s.reason is SpareReason.DRY_RUN]
+        if self._metrics is not None:
+            self._metrics.runs.labels(outcome="dry_run" if self._dry_run else "swept").inc()
         if plan.delete or would:
             self._log.info(
-                "orphan_sweep", deleted=len(plan.delete), would_delete=len(would), services=len(facts)
+                "orphan_sweep",
+                deleted=deleted,
+                postponed=postponed,
+                would_delete=len(would),
+                services=len(facts),
             )
+            for spared in would:
+                self._log.info(
+                    "orphan_user_found",
+                    project=spared.user.project,
+                    aiven_service=spared.user.service,
+                    username=spared.user.username,
+                    reason=spared.detail,
+                )
         return plan
+
+    # --- verification ------------------------------------------------------------------------------
+
+    def verify(self) -> VerifyResult | None:
+        """Force a resync of every application whose Secret records a user Aiven no longer has.
+        None when it must not run (caches not synced, not leader)."""
+        if not self._synced() or not self._may_mutate():
+            return None
+        raw_secrets = list(self._secrets())
+        raw_apps = list(self._applications())
+        facts = self._read(self._services_of_secrets(raw_secrets))
+        forced = self._force_missing(raw_secrets, raw_apps, facts)
+        if self._metrics is not None:
+            self._metrics.runs.labels(outcome="verified").inc()
+        return VerifyResult(forced, len(facts))
+
+    def _force_missing(
+        self, raw_secrets: list[KubeObject], raw_apps: list[KubeObject], facts: list[ServiceFacts]
+    ) -> tuple[tuple[str, str], ...]:
+        users = {(f.project, f.name): frozenset(f.usernames) for f in facts}
+        current = {
+            (app.namespace, app.name): frozenset(s.secret_name for _, s in all_sections(app))
+            for app in self._parsed(raw_apps)
+            if not app.deletion_requested
+        }
+        forced: dict[tuple[str, str], str] = {}
+        for raw in raw_secrets:
+            view = secret_view(raw)
+            owner = (view.namespace, view.label(L.APP_LABEL))
+            if view.deletion_requested or view.name not in current.get(owner, frozenset()):
+                continue
+            by_user: dict[str, list[bool]] = {}
+            for action in cleanup_actions(SecretMeta.from_raw(raw)):
+                if not isinstance(action, DeleteServiceUser):
+                    continue
+                present = users.get((action.project, action.service))
+                if present is not None:
+                    by_user.setdefault(action.username, []).append(action.username in present)
+            missing = [u for u, seen in by_user.items() if not any(seen)]
+            if missing and owner not in forced:
+                forced[owner] = missing[0]
+        done: list[tuple[str, str]] = []
+        for (namespace, name), username in sorted(forced.items()):
+            if self._kube is None or not self._may_mutate():
+                break
+            result = self._kube.patch_application_status(namespace, name, {"synchronizationHash": ""})
+            if isinstance(result, Success):
+                done.append((namespace, name))
+                self._log.warning(
+                    "service_user_missing",
+                    namespace=namespace,
+                    aiven_application=name,
+                    username=username,
+                    outcome="resync_forced",
+                )
+        return tuple(done)
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _parsed(self, raw_apps: Iterable[KubeObject]) -> list[Any]:
+        apps = []
+        for raw in raw_apps:
+            match parse_application(raw, self._allowed):
+                case Success(parsed):
+                    apps.append(parsed.app)
+                case Failure(_):
+                    continue
+        return apps
+
+    def _services_of_secrets(self, raw_secrets: Iterable[KubeObject]) -> dict[tuple[str, str], None]:
+        services: dict[tuple[str, str], None] = {}
+        for raw in raw_secrets:
+            for action in cleanup_actions(SecretMeta.from_raw(raw)):
+                if isinstance(action, DeleteServiceUser) and self._served(
+                    action.service_type, action.project
+                ):
+                    services[(action.project, action.service)] = None
+        return services
+
+    def _read(self, services: dict[tuple[str, str], None]) -> list[ServiceFacts]:
+        """Fresh facts of every usable service among these (missing or failing ones skipped:
+        a service we cannot read is neither swept nor verified)."""
+        invalidate = getattr(self._aiven, "invalidate", None)
+        facts: list[ServiceFacts] = []
+        for project, service in sorted(services):
+            if callable(invalidate):
+                invalidate(project, service)
+            with self._observer.context(project, service):
+                got = self._aiven.service(project, service)
+            if isinstance(got, Success) and got.unwrap().usable:
+                facts.append(got.unwrap())
+        return facts
+
+    def _report_found(self, plan: SweepPlan, facts: list[ServiceFacts]) -> None:
+        if self._metrics is None:
+            return
+        counts = {(f.project, f.name): 0 for f in facts}
+        for orphan in plan.delete:
+            counts[(orphan.project, orphan.service)] = counts.get((orphan.project, orphan.service), 0) + 1
+        for spared in plan.spared:
+            if spared.reason is SpareReason.DRY_RUN:
+                key = (spared.user.project, spared.user.service)
+                counts[key] = counts.get(key, 0) + 1
+        for (project, service), count in counts.items():
+            self._metrics.found.labels(pool=project, service=service).set(count)
+
+    def _event(self, reason: str, message: str) -> None:
+        if self._kube is None or self._event_ref is None:
+            return
+        try:
+            self._kube.record_event(self._event_ref, "Normal", reason, message[:1000])
+        except Exception as exc:  # an event is a courtesy; never let it stop a sweep
+            self._log.warning("orphan_event_failed", error=type(exc).__name__)
 
     def _served(self, service_type: ServiceType, project: str) -> bool:
         if service_type is ServiceType.KAFKA:
             return project in self._allowed
         return project == self._main_project
+
+
+__all__ = ["OrphanSweeper", "SweepMetrics", "VerifyResult", "sweep_metrics"]
