@@ -726,3 +726,42 @@ def test_alerts_use_only_metrics_and_labels_the_operator_exports(helm: str) -> N
     assert "synchronization_state" in labels_of["aivenator_aiven_applications_processed"]
     assert {"pool", "service"} <= labels_of["aivenator_service_users_count"]
     assert {"namespace", "aiven_application"} <= labels_of["aivenator_cert_days_left"]
+
+
+def test_alert_expressions_parse_with_the_prometheus_parser(helm: str) -> None:
+    import json
+
+    build = subprocess.run(
+        ["bash", str(REPO / "hack" / "promql-check.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert build.returncode == 0 and build.stdout.strip(), build.stderr[-3000:]
+    checker = build.stdout.strip().splitlines()[-1]
+    tuned = [
+        "--set",
+        "monitoring.prometheusRule.serviceUserHeadroom.groupBy={pool}",
+        "--set",
+        "monitoring.prometheusRule.failingSyncs.window=1h",
+    ]
+    for extra in ([], tuned):
+        rule = only(template(helm, *MONITORING, *extra), "PrometheusRule")
+        exprs = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+        assert len(exprs) == 5
+        result = subprocess.run(
+            [checker], input=json.dumps(exprs), capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count(": ok (vector)") == 5, result.stdout
+    # The checker itself rejects a broken expression (so a pass above means something).
+    broken = subprocess.run(
+        [checker],
+        input=json.dumps({"x": "sum(rate(a[5m])"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert broken.returncode == 1 and "x:" in broken.stderr
