@@ -419,7 +419,9 @@ def test_only_the_leader_mutates_and_a_standby_takes_over(
     wait_for("app one converged", lambda: converged(admin, ns, "one"), both)
     secret = wait_for("Secret one-kafka", lambda: read_secret(admin, ns, "one-kafka"), both)
     assert user_of(secret) in fake.users(PROJECT, "kafka")
+    assert first.saw("leader_elected")
     assert first.saw("aiven_application_synced", namespace=ns, aiven_application="one")
+    assert first.saw("secret_written", namespace=ns, aiven_application="one")
     # The standby did nothing: no sync, no write, and it never led.
     assert not second.saw("aiven_application_sync_started", namespace=ns)
     assert not second.saw("secret_written")
