@@ -101,4 +101,14 @@ set -e
 if grep -q Traceback run.err; then cat run.err >&2; die "aivenator run without a token printed a traceback"; fi
 grep -qi "token" run.err || { cat run.err >&2; die "aivenator run without a token does not say the token is missing"; }
 
+log "aivenator audit --help, and audit without a cluster fails cleanly"
+"$BIN" audit --help > audit-help.txt || die "aivenator audit --help failed"
+grep -q -- "--fake-aiven" audit-help.txt || die "aivenator audit --help does not document --fake-aiven"
+set +e
+env -u KUBERNETES_SERVICE_HOST KUBECONFIG="$WORK/no-such-kubeconfig" timeout 60 "$BIN" audit --fake-aiven --quiet > audit.out 2> audit.err
+rc=$?
+set -e
+[[ $rc -eq 2 ]] || { cat audit.err >&2; die "aivenator audit without a cluster exited $rc (want 2)"; }
+if grep -q Traceback audit.err; then cat audit.err >&2; die "aivenator audit without a cluster printed a traceback"; fi
+
 log "OK: wheel $(basename "$WHEEL") installs from requirements.lock and its entrypoint runs"
