@@ -1,9 +1,11 @@
 """The orphan sweep shell: find (and, unless dry-run, delete) Aiven users nobody refers to; and
 the periodic user verification that repairs users deleted out of band.
 
-Which services are looked at: every service a managed Secret names and every service a current
-AivenApplication targets (Aiven has no "list services" in the operator's port, and these are
-exactly the services the operator hands out users for). Facts are read fresh (the adapter's
+Which services are looked at: every service a managed Secret names, every service a current
+AivenApplication targets, every service an earlier sweep of this process looked at, and the Kafka
+service candidates of every allowed project (Aiven has no "list services" in the operator's port,
+and these are the services the operator hands out users for). Known gap: after a restart, an
+OpenSearch or Valkey service that no Secret and no application names any more is out of sight. Facts are read fresh (the adapter's
 cache is invalidated first): a stale list could hide a user deleted out of band.
 
 Sweep decisions are `domain.orphans.plan_orphan_sweep`; the first-seen table lives in memory, so
@@ -43,6 +45,7 @@ from domain.parse import parse_application
 from domain.ports import AivenPort
 from domain.services import all_sections, cleanup_actions
 from domain.services.base import SecretMeta, ServiceConfig
+from domain.services.kafka import service_candidates
 from entrypoints.metrics import PREFIX, AivenObserver, Metrics
 
 KubeObject = dict[str, Any]
@@ -116,6 +119,7 @@ class OrphanSweeper:
         kube: Any = None,
         event_ref: ObjectRef | None = None,
         max_deletions: int = 20,
+        extra_services: Iterable[tuple[str, str]] = (),
     ) -> None:
         self._aiven = aiven
         self._observer = observer
@@ -137,6 +141,8 @@ class OrphanSweeper:
         self._max_deletions = max(1, max_deletions)
         self._lock = threading.Lock()
         self._first_seen: dict[UserKey, datetime] = {}
+        #: Services seen in any sweep of this process (they stay in sight after their last app).
+        self._known_services: dict[tuple[str, str], None] = dict.fromkeys(extra_services)
 
     # --- the sweep ---------------------------------------------------------------------------------
 
@@ -157,6 +163,13 @@ class OrphanSweeper:
                 target = handler.target(app, section, self._service_config)
                 for candidate in target.candidates:
                     services[(target.project, candidate.service)] = None
+        with self._lock:
+            for key in self._known_services:
+                services.setdefault(key, None)
+            self._known_services.update(services)
+        for project in sorted(self._allowed):
+            for kafka_service in service_candidates(project):
+                services.setdefault((project, kafka_service), None)
         facts = self._read(services)
         self._force_missing(raw_secrets, raw_apps, facts)
         with self._lock:
