@@ -10,6 +10,7 @@ in the cluster and in the simulator.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -91,6 +92,12 @@ class OperatorProcess:
             self._log = None
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL the operator if the test process dies (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class Operators:
     """Starts `aivenator run` subprocesses and always stops them on teardown."""
 
@@ -132,7 +139,14 @@ class Operators:
         log_path = self.workdir / f"operator-{name}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # started from the test thread
         )
         op = OperatorProcess(name, log_path, process, log)
         self.started.append(op)
