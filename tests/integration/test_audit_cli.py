@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ def managed_secret(name: str, app: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def seeded(real_apiserver: RealApiserver) -> RealApiserver:
+def seeded(real_apiserver: RealApiserver) -> Iterator[RealApiserver]:
     with real_apiserver.admin_client() as admin:
         apply_objects(admin, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}])
         apply_objects(
@@ -76,7 +78,19 @@ def seeded(real_apiserver: RealApiserver) -> RealApiserver:
             except k8s.ApiException as exc:
                 if exc.status != 409:
                     raise
-    return real_apiserver
+    yield real_apiserver
+    # Leave nothing that other suites listing managed Secrets cluster-wide could trip over.
+    with real_apiserver.admin_client() as admin:
+        core = k8s.CoreV1Api(admin)
+        for name in ("live-kafka", "mounted", "leftover"):
+            with contextlib.suppress(k8s.ApiException):
+                core.delete_namespaced_secret(name, NAMESPACE)
+        with contextlib.suppress(k8s.ApiException):
+            k8s.AppsV1Api(admin).delete_namespaced_deployment("web", NAMESPACE)
+        with contextlib.suppress(k8s.ApiException):
+            k8s.CustomObjectsApi(admin).delete_namespaced_custom_object(
+                "aiven.nais.io", "v1", NAMESPACE, "aivenapplications", "live"
+            )
 
 
 def run_audit(server: RealApiserver, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ stand-in CRDs defined below (the Prometheus Operator is not part of the test tie
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import subprocess
 from collections.abc import Iterator
@@ -522,7 +523,7 @@ def _dry_run_apply(api: k8s.ApiClient, obj: dict[str, Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def installed(helm: str, admin: k8s.ApiClient) -> list[dict[str, Any]]:
+def installed(helm: str, admin: k8s.ApiClient) -> Iterator[list[dict[str, Any]]]:
     """The chart with monitoring on, applied (see DRY_RUN_KINDS); returns the rendered objects."""
     apply_objects(admin, MONITORING_CRDS)
     wait_crds_established(admin, [c["metadata"]["name"] for c in MONITORING_CRDS])
@@ -548,7 +549,14 @@ def installed(helm: str, admin: k8s.ApiClient) -> list[dict[str, Any]]:
     for obj in dry:
         result = _dry_run_apply(admin, obj)
         assert result.metadata.name == obj["metadata"]["name"]
-    return docs
+    yield docs
+    # Remove what was really applied, so other suites see the cluster as the fixture made it.
+    dyn = DynamicClient(admin)
+    for obj in reversed(real):
+        resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        ns = obj["metadata"].get("namespace") if resource.namespaced else None
+        with contextlib.suppress(Exception):
+            resource.delete(name=obj["metadata"]["name"], namespace=ns)
 
 
 def test_rendered_chart_applies_cleanly_to_a_real_apiserver(
