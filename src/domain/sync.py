@@ -23,7 +23,7 @@ from typing import Any
 
 from domain import labels
 from domain.application import AivenApplication
-from domain.facts import ServiceType
+from domain.facts import ServiceFacts, ServiceType
 from domain.janitor import SecretView, parse_time
 from domain.parse import spec_hash as spec_hash
 from domain.secrets import COMMON_DATA_KEYS, common_labels
@@ -35,9 +35,6 @@ from domain.services.base import Section
 
 
 # --- needs_sync -----------------------------------------------------------------------------------
-
-#: Data keys a handler writes only when the service has the feature (a Valkey replica).
-_OPTIONAL_KEY_MARKER = "_REPLICA_"
 
 
 class SyncKind(StrEnum):
@@ -87,14 +84,20 @@ def _metadata_drift(app: AivenApplication, secret: SecretView) -> str | None:
     return None
 
 
-def _section_drift(app: AivenApplication, section: Section, secret: SecretView) -> str | None:
+def _section_drift(
+    app: AivenApplication, section: Section, secret: SecretView, facts: ServiceFacts | None
+) -> str | None:
     handler = next(h for h in SERVICES if h.service_type is section.service_type)
-    required = {
-        k for k in handler.owned_data_keys(section) if _OPTIONAL_KEY_MARKER not in k
-    } | COMMON_DATA_KEYS
-    missing = sorted(required - secret.data_keys)
+    present = frozenset(secret.data_keys)
+    required = handler.required_data_keys(section, facts, present) | COMMON_DATA_KEYS
+    missing = sorted(required - present)
     if missing:
         return f"{section.key}: data key {missing[0]} missing"
+    if facts is not None:
+        # Knowing the service, keys it no longer warrants (a replica that went away) are stale.
+        stale = sorted((handler.owned_data_keys(section) & present) - required)
+        if stale:
+            return f"{section.key}: data key {stale[0]} is stale"
     for key in sorted(handler.owned_annotation_keys(section)):
         if not secret.annotation(key):
             return f"{section.key}: annotation {key} missing"
@@ -111,12 +114,17 @@ def _section_drift(app: AivenApplication, section: Section, secret: SecretView) 
     return None
 
 
-def drift(app: AivenApplication, section: Section, secret: SecretView) -> str | None:
+def drift(
+    app: AivenApplication, section: Section, secret: SecretView, facts: ServiceFacts | None = None
+) -> str | None:
     """Why the Secret no longer matches what the operator wrote for `section` (None if it does).
 
-    Cheap by design: metadata and data key names only, never values, never Aiven.
+    Cheap by design: metadata and data key names only, never values, never Aiven. `facts` (the
+    section's service as last seen, if the shell has it cached) makes the data-key check exact;
+    without it, keys that depend on the service's features are judged all-or-none
+    (`ServiceHandler.required_data_keys`).
     """
-    return _metadata_drift(app, secret) or _section_drift(app, section, secret)
+    return _metadata_drift(app, secret) or _section_drift(app, section, secret, facts)
 
 
 def needs_sync(
@@ -125,14 +133,19 @@ def needs_sync(
     now: datetime,
     cert_not_valid_after: Mapping[str, datetime] | None = None,
     renewal_window: timedelta = timedelta(days=30),
+    *,
+    service_facts: Mapping[str, ServiceFacts] | None = None,
 ) -> SyncReason | None:
     """Why `app` must be synchronized now, or None if it is in its steady state.
 
     `existing_secrets` maps each of the app's Secret names to the Secret found in the app's
     namespace (None or absent: not found). `cert_not_valid_after` maps a Kafka Secret name to the
-    expiry of the certificate it holds. A Secret that is being deleted is not judged: its
-    deletion (watch event) triggers the resync once it is gone.
+    expiry of the certificate it holds. `service_facts` optionally maps a Secret name to the
+    facts of its section's service already at hand (never fetched for this), which makes drift
+    detection exact (see `drift`). A Secret that is being deleted is not judged: its deletion
+    (watch event) triggers the resync once it is gone.
     """
+    known_facts = service_facts or {}
     if app.deletion_requested:
         return None
     if not app.status_hash:
@@ -145,7 +158,7 @@ def needs_sync(
             return SyncReason(SyncKind.SECRET_MISSING, section.secret_name)
         if secret.deletion_requested:
             continue
-        why = drift(app, section, secret)
+        why = drift(app, section, secret, known_facts.get(section.secret_name))
         if why is not None:
             return SyncReason(SyncKind.SECRET_DRIFTED, f"{section.secret_name}: {why}")
     certs = cert_not_valid_after or {}

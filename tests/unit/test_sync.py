@@ -14,7 +14,16 @@ from returns.result import Success
 
 from domain import labels
 from domain.application import AivenApplication
-from domain.facts import Conflict, NotFound, Rejected, ServiceType, Throttled, Unavailable
+from domain.facts import (
+    Conflict,
+    Endpoint,
+    NotFound,
+    Rejected,
+    ServiceFacts,
+    ServiceType,
+    Throttled,
+    Unavailable,
+)
 from domain.janitor import SecretView, secret_view
 from domain.kubernetes_port import (
     KubeAlreadyExists,
@@ -191,6 +200,42 @@ def test_a_valkey_replica_is_optional_but_the_base_keys_are_not() -> None:
     del body["data"][next(k for k in body["data"] if k.startswith("REDIS_URI_"))]
     reason = needs_sync(app, {**views, with_replica: secret_view(body)}, NOW)
     assert reason is not None and reason.kind is SyncKind.SECRET_DRIFTED
+
+
+def test_replica_keys_are_all_or_none_without_facts() -> None:
+    app, views, raw = example()
+    with_replica = app.valkey[0].secret_name
+    body = copy.deepcopy(raw[with_replica])
+    replica_keys = sorted(k for k in body["data"] if "_REPLICA_" in k)
+    assert len(replica_keys) == 3
+    del body["data"][replica_keys[0]]
+    reason = needs_sync(app, {**views, with_replica: secret_view(body)}, NOW)
+    assert reason is not None and reason.kind is SyncKind.SECRET_DRIFTED
+    assert replica_keys[0] in reason.detail
+
+
+def test_known_facts_make_replica_drift_exact() -> None:
+    app, views, raw = example()
+    section = next(s for s in sections_of(app) if s.secret_name == app.valkey[0].secret_name)
+    endpoints = (("valkey", Endpoint("v.example", 1)), ("valkey_replica", Endpoint("r.example", 2)))
+    replicated = ServiceFacts("dev-nais-dev", "svc", ServiceType.VALKEY, "RUNNING", endpoints)
+    single = replace(replicated, endpoints=endpoints[:1])
+    name = section.secret_name
+    full = views[name]
+    stripped_body = copy.deepcopy(raw[name])
+    for key in [k for k in stripped_body["data"] if "_REPLICA_" in k]:
+        del stripped_body["data"][key]
+    stripped = secret_view(stripped_body)
+
+    assert needs_sync(app, {**views, name: full}, NOW, service_facts={name: replicated}) is None
+    assert needs_sync(app, {**views, name: stripped}, NOW, service_facts={name: single}) is None
+    # The service has a replica, the Secret lost every replica key: only facts can tell.
+    assert needs_sync(app, {**views, name: stripped}, NOW) is None
+    lost = needs_sync(app, {**views, name: stripped}, NOW, service_facts={name: replicated})
+    assert lost is not None and lost.kind is SyncKind.SECRET_DRIFTED and "missing" in lost.detail
+    # The replica went away: its keys are stale.
+    stale = needs_sync(app, {**views, name: full}, NOW, service_facts={name: single})
+    assert stale is not None and stale.kind is SyncKind.SECRET_DRIFTED and "stale" in stale.detail
 
 
 def test_a_secret_being_deleted_is_left_to_its_deletion_event() -> None:

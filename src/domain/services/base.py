@@ -152,6 +152,16 @@ class ServiceHandler(Protocol):
         keys can be removed); excludes the common keys."""
         ...
 
+    def required_data_keys(
+        self, section: Section, facts: ServiceFacts | None = None, present: frozenset[str] = frozenset()
+    ) -> frozenset[str]:
+        """The data keys a correct Secret for the section holds (excludes the common keys); drift
+        detection reports any of them missing. With `facts` (the service as last seen) the answer
+        is exact. Without facts (the steady-state check makes no Aiven request) keys that depend
+        on the service's features are judged by `present`, the keys the Secret holds now: such a
+        feature's keys are all there or none is."""
+        ...
+
     def owned_annotation_keys(self, section: Section) -> frozenset[str]: ...
 
     def timestamp_keys(self, section: Section) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from returns.result import Failure, Result, Success
 from domain import keystores, labels
 from domain.actions import Action, DeleteServiceUser
 from domain.application import AivenApplication
-from domain.facts import OpenSearchRule, ServiceType, ValkeyAccessControl
+from domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
 from domain.names import NameChoice, kafka_username
 from domain.services.base import (
     ApplyInput,
@@ -112,6 +112,12 @@ class KafkaHandler:
         return ()
 
     def owned_data_keys(self, section: Section) -> frozenset[str]:
+        return DATA_KEYS
+
+    def required_data_keys(
+        self, section: Section, facts: ServiceFacts | None = None, present: frozenset[str] = frozenset()
+    ) -> frozenset[str]:
+        # Every key is written whatever the service offers (absent endpoints give empty values).
         return DATA_KEYS
 
     def owned_annotation_keys(self, section: Section) -> frozenset[str]:

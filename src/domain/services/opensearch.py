@@ -7,7 +7,7 @@ from returns.result import Failure, Result, Success
 from domain import labels
 from domain.actions import Action, DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
 from domain.application import Access, AivenApplication
-from domain.facts import OpenSearchRule, ServiceType, ValkeyAccessControl
+from domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
 from domain.names import NameChoice, opensearch_username
 from domain.services.base import (
     ApplyInput,
@@ -71,6 +71,12 @@ class OpenSearchHandler:
         return (OpenSearchRule("_*", permission), OpenSearchRule("*", permission))
 
     def owned_data_keys(self, section: Section) -> frozenset[str]:
+        return DATA_KEYS
+
+    def required_data_keys(
+        self, section: Section, facts: ServiceFacts | None = None, present: frozenset[str] = frozenset()
+    ) -> frozenset[str]:
+        # Every key is written whatever the service offers (absent endpoints give empty values).
         return DATA_KEYS
 
     def owned_annotation_keys(self, section: Section) -> frozenset[str]:

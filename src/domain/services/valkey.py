@@ -9,7 +9,7 @@ from returns.result import Failure, Result, Success
 from domain import labels
 from domain.actions import Action, DeleteServiceUser, RequiredObject
 from domain.application import Access, AivenApplication
-from domain.facts import OpenSearchRule, ServiceType, ValkeyAccessControl
+from domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
 from domain.names import NameChoice, valkey_username
 from domain.services.base import (
     ApplyInput,
@@ -31,6 +31,21 @@ _ACCESS_CATEGORIES: dict[Access, tuple[str, ...]] = {
 }
 _BASE_KEYS = ("USERNAME", "PASSWORD", "URI", "HOST", "PORT")
 _REPLICA_KEYS = ("REPLICA_URI", "REPLICA_HOST", "REPLICA_PORT")
+
+
+#: `ServiceFacts.endpoints` purposes this handler reads.
+ENDPOINT = "valkey"
+REPLICA_ENDPOINT = "valkey_replica"
+
+
+def _base_keys(instance: str) -> frozenset[str]:
+    i = env_suffix(instance)
+    return frozenset({f"VALKEY_{k}_{i}" for k in _BASE_KEYS} | {f"REDIS_{k}_{i}" for k in _BASE_KEYS})
+
+
+def _replica_keys(instance: str) -> frozenset[str]:
+    i = env_suffix(instance)
+    return frozenset(f"VALKEY_{k}_{i}" for k in _REPLICA_KEYS)
 
 
 def env_suffix(instance: str) -> str:
@@ -84,10 +99,20 @@ class ValkeyHandler:
         return ()
 
     def owned_data_keys(self, section: Section) -> frozenset[str]:
-        i = env_suffix(section.instance)
-        keys = {f"VALKEY_{k}_{i}" for k in _BASE_KEYS + _REPLICA_KEYS}
-        keys |= {f"REDIS_{k}_{i}" for k in _BASE_KEYS}
-        return frozenset(keys)
+        return _base_keys(section.instance) | _replica_keys(section.instance)
+
+    def required_data_keys(
+        self, section: Section, facts: ServiceFacts | None = None, present: frozenset[str] = frozenset()
+    ) -> frozenset[str]:
+        base = _base_keys(section.instance)
+        replica = _replica_keys(section.instance)
+        if facts is not None:
+            has_replica = facts.endpoint(REPLICA_ENDPOINT) is not None
+        else:
+            # Without facts the Secret itself says whether the service had a replica: the
+            # replica keys are written together, so some but not all of them is drift.
+            has_replica = bool(replica & present)
+        return base | replica if has_replica else base
 
     def owned_annotation_keys(self, section: Section) -> frozenset[str]:
         return frozenset(
@@ -102,7 +127,7 @@ class ValkeyHandler:
         return ()
 
     def apply(self, inp: ApplyInput) -> Result[SecretContent, RenderError]:
-        endpoint = inp.facts.endpoint("valkey")
+        endpoint = inp.facts.endpoint(ENDPOINT)
         if endpoint is None:
             return Failure(RenderError(inp.section.key, f"Valkey service {inp.facts.name} has no endpoint"))
         i = env_suffix(inp.section.instance)
@@ -119,7 +144,7 @@ class ValkeyHandler:
             f"REDIS_HOST_{i}": endpoint.host,
             f"REDIS_PORT_{i}": str(endpoint.port),
         }
-        replica = inp.facts.endpoint("valkey_replica")
+        replica = inp.facts.endpoint(REPLICA_ENDPOINT)
         if replica is not None:
             data[f"VALKEY_REPLICA_URI_{i}"] = f"valkeys://{replica.host}:{replica.port}"
             data[f"VALKEY_REPLICA_HOST_{i}"] = replica.host
