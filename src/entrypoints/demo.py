@@ -520,6 +520,14 @@ class Demo:
         # The running Pod of the current rollout uses the current Secret.
         self.kube.apply(_pod(f"{REDEPLOYED_APP}-1", old_secret))
         self.out.line(f"  Pod {NAMESPACE}/{REDEPLOYED_APP}-1 uses Secret {old_secret}")
+        assert self.operator is not None
+        pods = self.operator.workloads["Pod"]
+        # The Pod of the running rollout existed long before the redeploy in real life.
+        self.wait_for(
+            "redeploy",
+            "Pod in the operator's cache",
+            lambda: None if pods.get((NAMESPACE, f"{REDEPLOYED_APP}-1")) is not None else "not cached yet",
+        )
         before = self.kube.get("AivenApplication", NAMESPACE, REDEPLOYED_APP) or {}
         generation = before["metadata"].get("generation")
         new_secret = f"{old_secret}-v2"
