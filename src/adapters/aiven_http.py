@@ -68,13 +68,15 @@ from domain.facts import (
     Unavailable,
     ValkeyAccessControl,
 )
+from domain.names import BUILTIN_USERS
 
 #: (operation, status code or error class name, duration in seconds); wired by the operator to
 #: the `aivenator_aiven_latency` histogram.
 Observer = Callable[[str, str, float], None]
 
-#: Built-in admin users the operator must never delete (product spec §6).
-PROTECTED_USERS = frozenset({"avnadmin", "default"})
+#: Built-in users the operator must never hand out or delete (product spec §6), by name; users
+#: of Aiven `type` `primary` are refused too when the service's facts are at hand.
+PROTECTED_USERS = frozenset({"avnadmin", "default"}) | BUILTIN_USERS
 
 _MAX_MESSAGE = 300
 _TRY_AGAIN = re.compile(r"try again in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
@@ -268,6 +270,8 @@ class AivenHttp:
         if isinstance(facts_result, Failure):
             return Failure(facts_result.failure())
         facts = facts_result.unwrap()
+        if username in facts.builtin_usernames:
+            return Failure(Rejected(f"refusing to hand out built-in user {username}", status=403))
         if not facts.usable:
             return Failure(Unavailable(f"service {service} is {facts.state}"))
         result = self._ensure_user(facts, username, access_control, deadline)
@@ -402,9 +406,11 @@ class AivenHttp:
         return self._read_until_complete(facts, user.username, deadline)
 
     def delete_user(self, project: str, service: str, username: str) -> Result[None, AivenError]:
-        """Delete the user; a missing user, service or project is success. Built-in admins are
-        refused outright."""
-        if username in PROTECTED_USERS:
+        """Delete the user; a missing user, service or project is success. Built-in users are
+        refused outright: by name, or by Aiven `type` `primary` in the service's cached facts
+        (read only if already cached, so the check costs no request)."""
+        cached = self._facts.get((project, service))
+        if username in PROTECTED_USERS or (cached is not None and username in cached.builtin_usernames):
             return Failure(Rejected(f"refusing to delete built-in user {username}", status=403))
         deadline = self._deadline()
         path = _path(

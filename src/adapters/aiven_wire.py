@@ -129,7 +129,11 @@ def parse_service(project: str, body: Any) -> ServiceFacts:
     except ValueError as exc:
         raise UnsupportedServiceType(f"service {name} has unsupported type {raw_type!r}") from exc
     state = _str(svc.get("state"), "state")
-    users = tuple(_str(_obj(u, "user").get("username"), "username") for u in _list(svc.get("users"), "users"))
+    raw_users = [_obj(u, "user") for u in _list(svc.get("users"), "users")]
+    users = tuple(_str(u.get("username"), "username") for u in raw_users)
+    builtin = tuple(
+        name for name, u in zip(users, raw_users, strict=True) if _opt_str(u.get("type"), "type") == "primary"
+    )
     return ServiceFacts(
         project=project,
         name=name,
@@ -137,6 +141,7 @@ def parse_service(project: str, body: Any) -> ServiceFacts:
         state=state,
         endpoints=pick_endpoints(_list(svc.get("components"), "components")),
         usernames=users,
+        builtin_usernames=builtin,
     )
 
 

@@ -44,6 +44,9 @@ class ServiceFacts:
     state: str
     endpoints: tuple[tuple[str, Endpoint], ...] = ()
     usernames: tuple[str, ...] = ()
+    #: Users Aiven reports with `type` `primary`: built in, never the operator's to hand out or
+    #: delete, whatever their name.
+    builtin_usernames: tuple[str, ...] = ()
 
     @property
     def usable(self) -> bool:

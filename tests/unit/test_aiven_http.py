@@ -158,6 +158,7 @@ def test_service_facts_pick_the_certificate_listener_and_schema_registry(
     facts = aiven.service(PROJECT, "kafka").unwrap()
     assert facts.service_type is ServiceType.KAFKA and facts.usable
     assert "avnadmin" in facts.usernames
+    assert facts.builtin_usernames == ("avnadmin",)
     comps = _components(fake, "kafka")
     cert = next(
         c for c in comps if c["component"] == "kafka" and c["kafka_authentication_method"] == "certificate"
@@ -560,6 +561,65 @@ def test_delete_user_and_missing_things_count_as_success(aiven: AivenHttp, fake:
 def test_delete_refuses_built_in_admins(aiven: AivenHttp, fake: FakeAiven) -> None:
     result = aiven.delete_user(PROJECT, "kafka", "avnadmin")
     assert isinstance(result, Failure) and isinstance(result.failure(), Rejected)
+    assert not fake.request_log
+
+
+def _service_with_primary_user(request: httpx.Request) -> httpx.Response:
+    """A Kafka service whose built-in user has a name the operator does not know."""
+    if request.method == "GET" and request.url.path == f"/v1/project/{PROJECT}/service/kafka":
+        users = [
+            {"username": "ops-admin", "type": "primary", "password": "admin-pw-123"},
+            {"username": "team_app_1a2b3c4d_xyz", "type": "regular", "password": "user-pw-456"},
+        ]
+        service = {"service_name": "kafka", "service_type": "kafka", "state": "RUNNING", "users": users}
+        return httpx.Response(200, json={"service": service})
+    if request.method == "DELETE":
+        return httpx.Response(200, json={"message": "deleted"})
+    return httpx.Response(404, json={"message": "not found"})
+
+
+def test_delete_refuses_a_primary_user_known_from_cached_facts(clock: FakeTime) -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        return _service_with_primary_user(request)
+
+    adapter = make_adapter(None, clock, transport=httpx.MockTransport(handler))
+    facts = adapter.service(PROJECT, "kafka").unwrap()
+    assert facts.builtin_usernames == ("ops-admin",)
+    refused = adapter.delete_user(PROJECT, "kafka", "ops-admin")
+    assert isinstance(refused, Failure) and isinstance(refused.failure(), Rejected)
+    assert sent == ["GET"]
+    assert adapter.delete_user(PROJECT, "kafka", "team_app_1a2b3c4d_xyz") == Success(None)
+    assert sent == ["GET", "DELETE"]
+    adapter.close()
+
+
+def test_delete_without_cached_facts_costs_no_extra_request(clock: FakeTime) -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        return _service_with_primary_user(request)
+
+    adapter = make_adapter(None, clock, transport=httpx.MockTransport(handler))
+    assert adapter.delete_user(PROJECT, "kafka", "team_app_1a2b3c4d_xyz") == Success(None)
+    assert sent == ["DELETE"]
+    adapter.close()
+
+
+def test_ensure_refuses_a_primary_user(clock: FakeTime) -> None:
+    adapter = make_adapter(None, clock, transport=httpx.MockTransport(_service_with_primary_user))
+    result = adapter.ensure_user(PROJECT, "kafka", "ops-admin")
+    assert isinstance(result, Failure) and isinstance(result.failure(), Rejected)
+    adapter.close()
+
+
+def test_every_builtin_name_is_refused_without_a_request(aiven: AivenHttp, fake: FakeAiven) -> None:
+    for name in ("avnadmin", "default", "root", "os-sec-admin", "metrics_user_datadog"):
+        result = aiven.delete_user(PROJECT, "kafka", name)
+        assert isinstance(result, Failure) and isinstance(result.failure(), Rejected)
     assert not fake.request_log
 
 
