@@ -125,7 +125,15 @@ def plan_orphan_sweep(
             first = first_seen.get(key)
             seen[key] = first if first is not None else now
             decision = _decide(
-                key, facts.service_type, first, referenced, expected, now, grace_period, dry_run
+                key,
+                facts.service_type,
+                first,
+                referenced,
+                expected,
+                now,
+                grace_period,
+                dry_run,
+                username in facts.builtin_usernames,
             )
             if isinstance(decision, OrphanUser):
                 delete.append(decision)
@@ -143,13 +151,15 @@ def _decide(
     now: datetime,
     grace_period: timedelta,
     dry_run: bool,
+    primary: bool = False,
 ) -> OrphanUser | Spared:
     username = key.username
 
     def spare(reason: SpareReason, detail: str = "") -> Spared:
         return Spared(key, service_type, reason, detail)
 
-    if is_builtin(username):
+    if is_builtin(username) or primary:
+        # `primary`: Aiven reports the user as its built-in one, whatever the name.
         return spare(SpareReason.BUILTIN)
     if not matches_our_scheme(service_type, username):
         return spare(SpareReason.FOREIGN_SCHEME)

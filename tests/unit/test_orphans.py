@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,6 +80,18 @@ def test_built_in_and_foreign_users_are_never_deleted() -> None:
         BUILTIN_USERS, SpareReason.BUILTIN
     )
     assert reasons(plan)["human-admin"] is SpareReason.FOREIGN_SCHEME
+
+
+def test_a_user_aiven_reports_as_primary_is_never_deleted_whatever_its_name() -> None:
+    # A name that fits our Valkey scheme, but Aiven says it is the service's built-in user.
+    admin_like = valkey_username("orders", 2, Access.ADMIN).name
+    service = replace(valkey_service(admin_like), builtin_usernames=(admin_like,))
+    plan = plan_orphan_sweep([service], [], seen_long_ago(service), NOW, GRACE, dry_run=False)
+    assert plan.delete == ()
+    assert reasons(plan) == {admin_like: SpareReason.BUILTIN}
+    without_type = valkey_service(admin_like)
+    plan = plan_orphan_sweep([without_type], [], seen_long_ago(without_type), NOW, GRACE, dry_run=False)
+    assert [o.username for o in plan.delete] == [admin_like]
 
 
 def test_a_user_first_seen_now_or_recently_is_spared() -> None:
