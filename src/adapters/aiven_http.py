@@ -133,6 +133,10 @@ class _Path:
     url: str
 
 
+class _PausedBeforeSend(Exception):
+    """Raised by the request hook when a pause began after the budget check; never escapes."""
+
+
 def _path(template: str, **segments: str) -> _Path:
     return _Path(template, template.format(**{k: quote(v, safe="") for k, v in segments.items()}))
 
@@ -172,6 +176,9 @@ class AivenHttp:
                 "User-Agent": user_agent or f"aivenator/{_version()}",
             },
             follow_redirects=False,
+            # A 429 pauses every thread the moment its headers arrive, and a request that passed
+            # the budget just before is held back at the last moment (see `_request`).
+            event_hooks={"request": [self._hold_while_paused], "response": [self._pause_on_throttle]},
         )
         self._timeout = timeout
         self._retry = retry
@@ -706,6 +713,17 @@ class AivenHttp:
         except Exception as exc:  # a metrics hook must not break Aiven calls
             self._log.warning("aiven_observer_failed", operation=operation, error=type(exc).__name__)
 
+    def _hold_while_paused(self, request: httpx.Request) -> None:
+        if self._budget.paused_until() > self._clock():
+            raise _PausedBeforeSend()
+
+    def _pause_on_throttle(self, response: httpx.Response) -> None:
+        # Headers only (the body is not read yet); `_classify` refines the pause afterwards.
+        if response.status_code == 429:
+            wait = self._retry_after(response)
+            if wait is not None:
+                self._budget.pause_until(self._clock() + wait)
+
     def _wait_for_budget(self, operation: str, deadline: float) -> Throttled | None:
         while True:
             now = self._clock()
@@ -753,6 +771,10 @@ class AivenHttp:
                     timeout=min(self._timeout, remaining),
                 )
                 outcome = str(response.status_code)
+            except _PausedBeforeSend:
+                # Another thread was throttled after our budget check: wait it out like any pause.
+                attempt -= 1
+                continue
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 sent = False  # never reached the server: safe to repeat even a create
                 outcome = type(exc).__name__

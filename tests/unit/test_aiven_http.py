@@ -546,6 +546,58 @@ def test_rate_limited_server_is_never_hit_before_retry_after(fake: FakeAiven, cl
             assert nxt.at - entry.at >= 1.0
 
 
+class _ThrottledRightAfterTheCheck(RequestBudget):
+    """Lets the first request through its budget check, then another worker's 429 lands (a
+    pause begins) before that request is sent: the race the request hook closes."""
+
+    def __init__(self, clock: FakeTime, pause: float) -> None:
+        super().__init__(rate=None, burst=1)
+        self._clock = clock
+        self._pause = pause
+        self.raced = False
+
+    def try_acquire(self, now: float) -> float:
+        wait = super().try_acquire(now)
+        if not self.raced:
+            self.raced = True
+            self.pause_until(self._clock() + self._pause)
+        return wait
+
+
+def test_a_pause_that_begins_after_the_budget_check_still_holds_the_request(
+    fake: FakeAiven, clock: FakeTime
+) -> None:
+    budget = _ThrottledRightAfterTheCheck(clock, pause=2.0)
+    aiven = make_adapter(fake, clock, budget=budget)
+    started = clock()
+    assert isinstance(aiven.project_ca(PROJECT), Success)
+    assert budget.raced
+    assert [entry.at - started >= 2.0 for entry in fake.request_log] == [True]
+    assert aiven.request_counts() == {"ProjectKmsGetCA": 1}
+
+
+def test_a_429_pauses_every_worker_before_it_is_even_recorded(clock: FakeTime) -> None:
+    """The response hook pauses the shared budget as soon as the headers arrive, before the
+    answer is observed, logged or classified (other workers check the pause meanwhile)."""
+    budget = RequestBudget.unlimited()
+    pause_when_observed: dict[str, float] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if not pause_when_observed:
+            return httpx.Response(429, headers={"Retry-After": "3"}, json={"message": "slow down"})
+        return httpx.Response(200, json={"certificate": "-----BEGIN CERTIFICATE-----"})
+
+    def observer(operation: str, outcome: str, duration: float) -> None:
+        pause_when_observed.setdefault(outcome, budget.paused_until() - clock())
+
+    aiven = make_adapter(
+        None, clock, transport=httpx.MockTransport(handler), budget=budget, observer=observer
+    )
+    aiven.project_ca(PROJECT)
+    assert pause_when_observed["429"] == pytest.approx(3.0)
+    aiven.close()
+
+
 # --- delete and access control -------------------------------------------------------------------
 
 
