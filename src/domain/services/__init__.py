@@ -1,4 +1,15 @@
-"""The registry of service handlers. Adding a service: one module, one line in `SERVICES`."""
+"""The registry of service handlers.
+
+Adding a service is one handler module and one line in `SERVICES` for everything the handler
+protocol covers (sections, targets, names, access, Secret content, required keys, cleanup). It is
+not yet only that: `domain.facts.ServiceType` is a closed enum that the shell iterates, constructs
+from Aiven's `service_type` and compares by identity, so it needs a member too, and some rules
+still branch on it outside the handlers: ownership and scheme checks (`domain.names`), the
+finalizer's namespace proof (`domain.finalizer`), drift checks on annotations and condition types
+(`domain.sync`), endpoint purposes and credential completeness (`adapters.aiven_wire`), and the
+shell's Kafka-only paths. Turning ServiceType into handler-declared strings would break those
+users (including `entrypoints`), so it is left as an enum on purpose.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 A handler is a bundle of pure functions. The shell asks it which sections an application has
 (one Secret each), where in Aiven each section lives, which user name and access to ensure,
 what the Secret must contain, and what to clean up when a Secret goes away. Adding a service
-means one new module with one handler and one line in `domain.services.SERVICES`.
+means one new module with one handler, one line in `domain.services.SERVICES`, and (for now) a
+`ServiceType` member plus the few service-specific rules listed in `domain.services`.
 """
 
 from __future__ import annotations
