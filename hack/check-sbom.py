@@ -56,7 +56,9 @@ def problems(bom: Any, lock: Mapping[str, str], project: tuple[str, str]) -> lis
     main = (bom.get("metadata") or {}).get("component") or {}
     name, version = project
     if canonical(str(main.get("name", ""))) != canonical(name) or main.get("version") != version:
-        found.append(f"metadata.component is {main.get('name')!r} {main.get('version')!r}, want {name} {version}")
+        found.append(
+            f"metadata.component is {main.get('name')!r} {main.get('version')!r}, want {name} {version}"
+        )
     components = bom.get("components")
     if not isinstance(components, list):
         return [*found, "no components list"]
@@ -73,7 +75,9 @@ def problems(bom: Any, lock: Mapping[str, str], project: tuple[str, str]) -> lis
             found.append(f"component {cname}: purl {purl!r} is not a pkg:pypi purl with a version")
             continue
         if canonical(match.group("name")) != cname or match.group("version") != component.get("version"):
-            found.append(f"component {cname}: purl {purl!r} does not match name/version {component.get('version')!r}")
+            found.append(
+                f"component {cname}: purl {purl!r} does not match name/version {component.get('version')!r}"
+            )
         if cname not in lock:
             found.append(f"component {cname} is not in the lock")
         elif component.get("version") != lock[cname]:
@@ -88,8 +92,8 @@ def problems(bom: Any, lock: Mapping[str, str], project: tuple[str, str]) -> lis
 
 def schema_problems(text: str, spec: str) -> list[str]:
     """CycloneDX JSON schema validation with cyclonedx-python-lib (must be installed)."""
-    from cyclonedx.schema import SchemaVersion
-    from cyclonedx.validation.json import JsonStrictValidator
+    from cyclonedx.schema import SchemaVersion  # type: ignore[import-not-found,unused-ignore]
+    from cyclonedx.validation.json import JsonStrictValidator  # type: ignore[import-not-found,unused-ignore]
 
     version = SchemaVersion.from_version(spec)
     error = JsonStrictValidator(version).validate_str(text)
@@ -124,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"check-sbom: {args.sbom}: {problem}", file=sys.stderr)
     if found:
         return 1
-    print(f"check-sbom: {args.sbom}: OK (CycloneDX {bom['specVersion']}, {len(lock)} locked packages present)")
+    print(
+        f"check-sbom: {args.sbom}: OK (CycloneDX {bom['specVersion']}, {len(lock)} locked packages present)"
+    )
     return 0
 
 

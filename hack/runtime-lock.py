@@ -32,11 +32,16 @@ HEADER = (
 
 
 def target_environment() -> dict[str, str]:
-    env = dict(default_environment())
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     # The image is linux/amd64 or arm64 CPython 3.11: evaluate markers for that, not the host.
-    env.update(sys_platform="linux", platform_system="Linux", os_name="posix",
-               platform_python_implementation="CPython", implementation_name="cpython",
-               python_version="3.11")
+    env.update(
+        sys_platform="linux",
+        platform_system="Linux",
+        os_name="posix",
+        platform_python_implementation="CPython",
+        implementation_name="cpython",
+        python_version="3.11",
+    )
     return env
 
 
@@ -84,7 +89,9 @@ def main() -> int:
             return 1
         return 0
     LOCK.write_text(text)
-    print(f"runtime-lock: wrote {LOCK.relative_to(ROOT)} ({text.count(chr(10)) - HEADER.count(chr(10))} packages)")
+    print(
+        f"runtime-lock: wrote {LOCK.relative_to(ROOT)} ({text.count(chr(10)) - HEADER.count(chr(10))} packages)"
+    )
     return 0
 
 
