@@ -237,6 +237,11 @@ class AivenHttp:
     def service(self, project: str, service: str) -> Result[ServiceFacts, AivenError]:
         return self._service(project, service, self._deadline())
 
+    def cached_service(self, project: str, service: str) -> ServiceFacts | None:
+        """The service's facts if they are cached and fresh; never sends a request (for checks on
+        the steady-state path, such as exact drift detection in `domain.sync.needs_sync`)."""
+        return self._facts.get((project, service))
+
     def _service(self, project: str, service: str, deadline: float) -> Result[ServiceFacts, AivenError]:
         def load() -> Result[ServiceFacts, AivenError]:
             path = _path("/v1/project/{project}/service/{service}", project=project, service=service)
@@ -416,7 +421,7 @@ class AivenHttp:
         """Delete the user; a missing user, service or project is success. Built-in users are
         refused outright: by name, or by Aiven `type` `primary` in the service's cached facts
         (read only if already cached, so the check costs no request)."""
-        cached = self._facts.get((project, service))
+        cached = self.cached_service(project, service)
         if username in PROTECTED_USERS or (cached is not None and username in cached.builtin_usernames):
             return Failure(Rejected(f"refusing to delete built-in user {username}", status=403))
         deadline = self._deadline()

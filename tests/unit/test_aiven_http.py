@@ -648,6 +648,17 @@ def test_delete_refuses_a_primary_user_known_from_cached_facts(clock: FakeTime) 
     adapter.close()
 
 
+def test_cached_service_never_sends_a_request(aiven: AivenHttp, fake: FakeAiven) -> None:
+    assert aiven.cached_service(PROJECT, "vk") is None
+    assert not fake.request_log
+    loaded = aiven.service(PROJECT, "vk").unwrap()
+    assert aiven.cached_service(PROJECT, "vk") == loaded
+    assert loaded.endpoint("valkey_replica") is not None
+    assert len(fake.request_log) == 1
+    aiven.invalidate(PROJECT, "vk")
+    assert aiven.cached_service(PROJECT, "vk") is None
+
+
 def test_delete_without_cached_facts_costs_no_extra_request(clock: FakeTime) -> None:
     sent: list[str] = []
 
