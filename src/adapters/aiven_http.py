@@ -942,9 +942,12 @@ def _certificate(body: Any) -> str:
 
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the port (never runs)
-    from domain.ports import AivenPort
+    from domain.ports import AivenFactsCache, AivenPort
 
     def _conforms(adapter: AivenHttp) -> AivenPort:
+        return adapter
+
+    def _caches(adapter: AivenHttp) -> AivenFactsCache:
         return adapter
 
 

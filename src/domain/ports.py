@@ -76,5 +76,11 @@ class AivenOpenSearchAcls(Protocol):
         ...
 
 
+class AivenFactsCache(Protocol):
+    def cached_service(self, project: str, service: str) -> ServiceFacts | None:
+        """Fresh cached facts of the service, or None; never asks Aiven (steady-state checks)."""
+        ...
+
+
 class AivenPort(AivenProjects, AivenServices, AivenServiceUsers, AivenOpenSearchAcls, Protocol):
     """Everything the operator asks of Aiven."""
