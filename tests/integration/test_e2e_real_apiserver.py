@@ -416,10 +416,12 @@ def test_only_the_leader_mutates_and_a_standby_takes_over(
         lease,
         "--leader-election-namespace",
         OPERATOR_NAMESPACE,
+        # Generous against a stalled renewal on a loaded 2-core machine (that would be a
+        # legitimate hand-over, but not the one this test is about).
         "--lease-duration",
-        "5s",
+        "10s",
         "--renew-deadline",
-        "3s",
+        "8s",
         "--retry-period",
         "1s",
     )
@@ -433,13 +435,13 @@ def test_only_the_leader_mutates_and_a_standby_takes_over(
     wait_for("app one converged", lambda: converged(admin, ns, "one"), both)
     secret = wait_for("Secret one-kafka", lambda: read_secret(admin, ns, "one-kafka"), both)
     assert user_of(secret) in fake.users(PROJECT, "kafka")
-    assert first.saw("leader_elected")
-    assert first.saw("aiven_application_synced", namespace=ns, aiven_application="one")
-    assert first.saw("secret_written", namespace=ns, aiven_application="one")
+    assert first.saw("leader_elected"), first.tail()
+    assert first.saw("aiven_application_synced", namespace=ns, aiven_application="one"), first.tail()
+    assert first.saw("secret_written", namespace=ns, aiven_application="one"), first.tail()
     # The standby did nothing: no sync, no write, and it never led.
-    assert not second.saw("aiven_application_sync_started", namespace=ns)
-    assert not second.saw("secret_written")
-    assert not second.saw("leader_elected")
+    assert not second.saw("aiven_application_sync_started", namespace=ns), second.tail()
+    assert not second.saw("secret_written"), second.tail()
+    assert not second.saw("leader_elected"), second.tail() + "\n--- a:\n" + first.tail()
     assert lease_holder(admin, lease) == "replica-a"
 
     # The leader dies without releasing the Lease; the standby takes over once it expires.
@@ -451,6 +453,8 @@ def test_only_the_leader_mutates_and_a_standby_takes_over(
     wait_for("app two converged", lambda: converged(admin, ns, "two"), [second])
     two = wait_for("Secret two-kafka", lambda: read_secret(admin, ns, "two-kafka"), [second])
     assert user_of(two) in fake.users(PROJECT, "kafka")
-    assert second.saw("aiven_application_synced", namespace=ns, aiven_application="two")
+    assert second.saw("aiven_application_synced", namespace=ns, aiven_application="two"), second.tail()
     # Taking over re-checked app one, which was already converged: nothing rewritten there.
-    assert not second.saw("aiven_application_sync_started", namespace=ns, aiven_application="one")
+    assert not second.saw("aiven_application_sync_started", namespace=ns, aiven_application="one"), (
+        second.tail()
+    )
