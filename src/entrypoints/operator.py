@@ -33,7 +33,7 @@ from entrypoints.health import HealthServer
 from entrypoints.janitor_runner import JanitorResult, JanitorRunner
 from entrypoints.leader import LeaderElector
 from entrypoints.metrics import AivenObserver, Metrics
-from entrypoints.orphan_sweep import OrphanSweeper
+from entrypoints.orphan_sweep import OrphanSweeper, edited_owned_keys
 from entrypoints.reconcile import Reconciler
 from entrypoints.watch_loop import ChangeType, Informer, object_key, object_version
 from entrypoints.workqueue import Backoff, WorkQueue
@@ -87,6 +87,7 @@ class Operator:
         self._threads: list[threading.Thread] = []
         self._started = False
         self._janitor_namespaces_pending: set[str] = set()
+        self._forced: set[tuple[str, str]] = set()
 
         def restarted(name: str, reason: str) -> None:
             metrics.watch_restarts.labels(resource=name, reason=reason).inc()
@@ -242,6 +243,16 @@ class Operator:
         if app and self.apps.get((namespace, str(app))) is not None:
             # Drift repair: the app's pass decides from the cache whether anything must change.
             self.queue.add((APP, namespace, str(app)))
+        if change == "MODIFIED" and old is not None:
+            # Relabelled: the app it belonged to must repair it. Edited values of our keys are
+            # invisible to the pass (metadata and key names only): force a full sync.
+            was = ((old.get("metadata") or {}).get("labels") or {}).get(L.APP_LABEL)
+            owner = self.apps.get((namespace, str(was))) if was else None
+            if owner is not None and was != app:
+                self.queue.add((APP, namespace, str(was)))
+            if owner is not None and edited_owned_keys(old, new, owner, frozenset(self.config.projects)):
+                self._forced.add((namespace, str(was)))
+                self.queue.add((APP, namespace, str(was)))
 
     def _remember_secret(self, obj: KubeObject) -> None:
         self.secrets.remember(obj)
@@ -263,7 +274,11 @@ class Operator:
             self.queue.forget(key)
             return
         try:
-            if kind == APP:
+            if kind == APP and (namespace, name) in self._forced:
+                self._forced.discard((namespace, name))
+                self.orphans.force_resync(namespace, name, "values of managed keys edited")
+                outcome = Done()
+            elif kind == APP:
                 result = self.reconciler.reconcile(namespace, name, attempt)
                 outcome, wake = result.outcome, result.wake_after
                 if result.janitor_namespace:
