@@ -43,6 +43,7 @@ from domain.kubernetes_port import ObjectRef
 from domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
 from domain.parse import parse_application
 from domain.ports import AivenPort
+from domain.secrets import COMMON_DATA_KEYS
 from domain.services import all_sections, cleanup_actions
 from domain.services.base import SecretMeta, ServiceConfig
 from domain.services.kafka import service_candidates
@@ -295,6 +296,19 @@ class OrphanSweeper:
                 )
         return tuple(done)
 
+    def force_resync(self, namespace: str, name: str, why: str) -> bool:
+        """Clear the application's `status.synchronizationHash` (the documented way to force a
+        full sync); True when written."""
+        if self._kube is None or not self._may_mutate():
+            return False
+        result = self._kube.patch_application_status(namespace, name, {"synchronizationHash": ""})
+        if isinstance(result, Success):
+            self._log.info(
+                "resync_forced", namespace=namespace, aiven_application=name, reason=why, outcome="forced"
+            )
+            return True
+        return False
+
     # --- helpers -----------------------------------------------------------------------------------
 
     def _parsed(self, raw_apps: Iterable[KubeObject]) -> list[Any]:
@@ -358,4 +372,28 @@ class OrphanSweeper:
         return project == self._main_project
 
 
-__all__ = ["OrphanSweeper", "SweepMetrics", "VerifyResult", "sweep_metrics"]
+def edited_owned_keys(
+    old: KubeObject, new: KubeObject, app_raw: KubeObject | None, allowed_projects: frozenset[str]
+) -> tuple[str, ...]:
+    """Data keys the operator owns in this Secret whose value someone else changed or removed
+    between two versions (our own writes never show up here: they reach the cache first).
+
+    Value edits are invisible to `needs_sync`, which looks at metadata and key names only; keys
+    another controller added or edits are not ours and cause nothing."""
+    if app_raw is None:
+        return ()
+    match parse_application(app_raw, allowed_projects):
+        case Success(parsed):
+            app = parsed.app
+        case Failure(_):
+            return ()
+    name = str((new.get("metadata") or {}).get("name") or "")
+    owned: set[str] = set()
+    for handler, section in all_sections(app):
+        if section.secret_name == name:
+            owned |= handler.owned_data_keys(section) | COMMON_DATA_KEYS
+    before, after = old.get("data") or {}, new.get("data") or {}
+    return tuple(sorted(k for k in owned if k in before and after.get(k) != before[k]))
+
+
+__all__ = ["OrphanSweeper", "SweepMetrics", "VerifyResult", "edited_owned_keys", "sweep_metrics"]

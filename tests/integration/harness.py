@@ -80,6 +80,10 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         if seconds > 0:
+            # At least a microsecond: a sleep shorter than the float resolution of `mono` (the
+            # request budget can ask for 1e-13 s) would otherwise leave time standing still and
+            # the sleeper spinning forever.
+            seconds = max(seconds, 1e-6)
             self.wall += timedelta(seconds=seconds)
             self.mono += seconds
 
