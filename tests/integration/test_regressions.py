@@ -1,0 +1,247 @@
+"""Explicit scenarios for the resilience promises (drift repair, users deleted out of band,
+Kafka certificate renewal, leader failover, Retry-After) and every failing example the state
+machine (test_state_machine.py) found, kept as a plain test."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import (
+    KAFKA_SERVICE,
+    NAMESPACE,
+    OPENSEARCH_SERVICE,
+    PROJECT,
+    VALKEY_SERVICE,
+    World,
+    application,
+    base_config,
+    check_all,
+    condition,
+    decoded,
+)
+
+KAFKA_USER = "kafka.aiven.nais.io/serviceUser"
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    w = World()
+    w.start_replica()
+    yield w
+    w.close()
+
+
+def writes(world: World) -> int:
+    return world.kube.write_count("Secret") + world.kube.write_count("AivenApplication")
+
+
+def full_app(name: str = "alpha") -> dict[str, Any]:
+    return application(
+        name,
+        kafka={"pool": PROJECT, "secretName": f"{name}-kafka"},
+        opensearch={"instance": "logs", "access": "readwrite", "secretName": f"{name}-os"},
+        valkey=[{"instance": "cache", "access": "write", "secretName": f"{name}-valkey"}],
+    )
+
+
+# --- drift repair ---------------------------------------------------------------------------------------
+
+
+def test_an_edited_secret_is_repaired_once_and_then_left_alone(world: World) -> None:
+    world.kube.apply(full_app())
+    world.tick()
+    secret = world.secret("alpha-os")
+    assert secret is not None
+    original = decoded(secret)
+    secret["data"]["OPEN_SEARCH_PASSWORD"] = base64.b64encode(b"edited-by-hand").decode()
+    secret["metadata"]["labels"]["app"] = "someone-else"
+    secret["metadata"]["annotations"]["opensearch.aiven.nais.io/serviceName"] = "other"
+    secret["metadata"]["labels"]["mine"] = "keep"
+    world.kube.apply(secret)
+
+    world.tick()
+
+    repaired = world.secret("alpha-os")
+    assert repaired is not None
+    assert decoded(repaired)["OPEN_SEARCH_PASSWORD"] == original["OPEN_SEARCH_PASSWORD"]
+    assert repaired["metadata"]["labels"]["app"] == "alpha"
+    assert (
+        repaired["metadata"]["annotations"]["opensearch.aiven.nais.io/serviceName"] == OPENSEARCH_SERVICE[1]
+    )
+    assert repaired["metadata"]["labels"]["mine"] == "keep"
+    # No churn: nothing differs any more, so nothing is written or asked of Aiven again.
+    before, requests = writes(world), len(world.aiven.request_log)
+    world.live()[0].operator.resync()
+    world.tick()
+    assert (writes(world), len(world.aiven.request_log)) == (before, requests)
+    check_all(world)
+
+
+def test_a_deleted_secret_is_recreated_promptly(world: World) -> None:
+    world.kube.apply(full_app())
+    world.tick()
+    world.kube.delete_secret(NAMESPACE, "alpha-valkey")
+
+    world.tick()
+
+    again = world.secret("alpha-valkey")
+    assert again is not None and not again["metadata"].get("deletionTimestamp")
+    check_all(world)
+
+
+def test_a_user_deleted_out_of_band_is_recreated_by_the_next_verification(world: World) -> None:
+    world.kube.apply(full_app())
+    world.tick()
+    secret = world.secret("alpha-kafka")
+    assert secret is not None
+    user = secret["metadata"]["annotations"][KAFKA_USER]
+    world.aiven.delete_user_out_of_band(*KAFKA_SERVICE, user)
+    world.tick()
+    assert user not in world.aiven.users(*KAFKA_SERVICE)  # the cache-only steady state cannot see it
+
+    replica = world.live()[0]
+    replica.operator.queue.add(("verify", "", ""))
+    world.tick()
+
+    assert user in world.aiven.users(*KAFKA_SERVICE)
+    check_all(world)  # the Secret holds the new user's certificate and password
+    # Verification costs one read per managed service, not per application.
+    reads = world.aiven.requests_matching("GET", r"^/v1/project/[^/]+/service/[^/]+$")
+    before = len(reads)
+    replica.operator.queue.add(("verify", "", ""))
+    world.tick()
+    assert len(world.aiven.requests_matching("GET", r"^/v1/project/[^/]+/service/[^/]+$")) - before == 3
+
+
+def test_the_orphan_sweep_also_repairs_users_deleted_out_of_band() -> None:
+    w = World(config=base_config(orphan_sweep_dry_run=True))
+    try:
+        w.start_replica()
+        w.kube.apply(full_app())
+        w.tick()
+        for service in (OPENSEARCH_SERVICE, VALKEY_SERVICE):
+            for user in w.our_users(service):
+                w.aiven.delete_user_out_of_band(*service, user)
+        w.sweep()
+        assert len(w.our_users(OPENSEARCH_SERVICE)) == 1 and len(w.our_users(VALKEY_SERVICE)) == 1
+        check_all(w)
+    finally:
+        w.close()
+
+
+# --- Kafka certificate renewal -------------------------------------------------------------------------
+
+
+def days_left(world: World, app: str = "alpha") -> float:
+    return world.live()[0].operator.metrics.value(
+        "aivenator_cert_days_left", {"namespace": NAMESPACE, "aiven_application": app}
+    )
+
+
+def test_a_kafka_certificate_is_renewed_when_it_enters_the_window(world: World) -> None:
+    world.kube.apply(application("alpha", kafka={"pool": PROJECT, "secretName": "alpha-kafka"}))
+    world.tick()
+    first = world.secret("alpha-kafka")
+    assert first is not None
+    user = first["metadata"]["annotations"][KAFKA_USER]
+    assert 364 <= days_left(world) <= 365
+    renewal = condition(world.kube.get("AivenApplication", NAMESPACE, "alpha"), "CertificateRenewal")
+    assert renewal is not None and renewal["status"] == "False" and renewal["reason"] == "NotDue"
+
+    # Aiven issues the next certificate some weeks before the current one expires.
+    world.advance(330 * 86400.0, step=30 * 86400.0)
+    assert (
+        decoded(world.secret("alpha-kafka") or {})["KAFKA_CERTIFICATE"] == decoded(first)["KAFKA_CERTIFICATE"]
+    )
+    world.aiven.renew_user_cert(*KAFKA_SERVICE, user)
+    before = writes(world)
+    # Nothing happens before the window (7 days) is entered: the wake-up is timed, not polled.
+    world.advance(28 * 86400.0 - 3600, step=86400.0)
+    assert writes(world) == before
+
+    world.advance(2 * 3600, step=600)
+
+    renewed = world.secret("alpha-kafka")
+    assert renewed is not None
+    assert decoded(renewed)["KAFKA_CERTIFICATE"] != decoded(first)["KAFKA_CERTIFICATE"]
+    assert (
+        decoded(renewed)["KAFKA_CERTIFICATE"].decode()
+        == world.aiven.users(*KAFKA_SERVICE)[user]["access_cert"]
+    )
+    renewal = condition(world.kube.get("AivenApplication", NAMESPACE, "alpha"), "CertificateRenewal")
+    assert renewal is not None and renewal["status"] == "True" and renewal["reason"] == "Renewed"
+    assert days_left(world) > 300
+    check_all(world)
+
+
+def test_a_certificate_aiven_has_not_renewed_yet_causes_no_request_loop(world: World) -> None:
+    world.kube.apply(application("alpha", kafka={"pool": PROJECT, "secretName": "alpha-kafka"}))
+    world.tick()
+    world.advance(360 * 86400.0, step=30 * 86400.0)  # inside the window; Aiven has not renewed
+    requests = len(world.aiven.request_log)
+    world.advance(3600, step=60)
+    assert len(world.aiven.request_log) - requests <= 10
+    assert 4 <= days_left(world) <= 5
+
+
+# --- leader failover ------------------------------------------------------------------------------------
+
+
+def test_the_standby_takes_over_when_the_leader_dies_and_the_dead_leader_never_writes() -> None:
+    w = World(config=base_config(leader_elect=True))
+    try:
+        first = w.start_replica()
+        second = w.start_replica()
+        w.tick()
+        assert first.is_leader() and not second.is_leader()
+        w.kube.apply(
+            application("alpha", valkey=[{"instance": "cache", "access": "read", "secretName": "alpha-v"}])
+        )
+        w.tick()
+        assert w.secret("alpha-v") is not None
+        w.kill(first)
+        w.kube.apply(
+            application("beta", valkey=[{"instance": "cache", "access": "read", "secretName": "beta-v"}])
+        )
+        w.tick()
+        assert w.secret("beta-v") is None  # the Lease has not expired yet: nobody works
+
+        w.advance(20, step=2)
+
+        assert second.is_leader()
+        assert w.secret("beta-v") is not None
+        assert not first.operator.may_mutate()  # its renew deadline passed on the shared clock
+        w.settle()
+        check_all(w)
+    finally:
+        w.close()
+
+
+# --- Retry-After -----------------------------------------------------------------------------------------
+
+
+def test_retry_after_is_honoured_across_operations(world: World) -> None:
+    world.aiven.faults.throttle(retry_after=7, times=3)
+    world.kube.apply(full_app())
+    world.advance(60, step=1)
+    world.settle()
+    assert any(s.status == 429 for t in world.transports for s in t.sent)
+    check_all(world)
+
+
+def test_when_the_aiven_clock_moves_the_fake_wall_clock_moves_too() -> None:
+    """The harness's clock is shared by the Aiven client's sleep: a sanity check of the rig."""
+    w = World()
+    try:
+        start = w.clock.now()
+        w.clock.advance(1.5)
+        assert w.clock.now() - start == timedelta(seconds=1.5)
+        assert w.clock.now().tzinfo is UTC or w.clock.now().utcoffset() == timedelta(0)
+        assert isinstance(w.clock.now(), datetime)
+    finally:
+        w.close()
