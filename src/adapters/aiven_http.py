@@ -674,6 +674,28 @@ class AivenHttp:
         self._secrets.add(*user_secrets(body))
         return parse_service(project, body)
 
+    def list_services(self, project: str) -> Result[tuple[ServiceFacts, ...], AivenError]:
+        """Every service of the project with its user names, in one request (without secrets:
+        only names are needed). For the orphan sweep, which must also see services that no
+        Secret or application names any more; services of types the operator does not manage
+        are left out."""
+        path = _path("/v1/project/{project}/service", project=project)
+        return self._request("ServiceList", "GET", path, self._deadline()).bind(
+            lambda body: self._decode("ServiceList", lambda: self._services_from(project, body))
+        )
+
+    def _services_from(self, project: str, body: Any) -> tuple[ServiceFacts, ...]:
+        items = body.get("services") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise WireError("services: expected a list")
+        found: list[ServiceFacts] = []
+        for item in items:
+            try:
+                found.append(parse_service(project, {"service": item}))
+            except UnsupportedServiceType:
+                continue
+        return tuple(found)
+
     def _user_from(self, body: Any) -> ServiceUser:
         self._secrets.add(*user_secrets(body))
         return parse_user(body)
