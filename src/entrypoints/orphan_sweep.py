@@ -1,11 +1,12 @@
 """The orphan sweep shell: find (and, unless dry-run, delete) Aiven users nobody refers to; and
 the periodic user verification that repairs users deleted out of band.
 
-Which services are looked at: every service a managed Secret names, every service a current
-AivenApplication targets, every service an earlier sweep of this process looked at, and the Kafka
-service candidates of every allowed project (Aiven has no "list services" in the operator's port,
-and these are the services the operator hands out users for). Known gap: after a restart, an
-OpenSearch or Valkey service that no Secret and no application names any more is out of sight. Facts are read fresh (the adapter's
+Which services are looked at: every service of a managed type in the allowed projects (Kafka)
+and the main project (OpenSearch, Valkey), listed with one request per project when the Aiven
+adapter offers `list_services`. Without it (the port's minimum): every service a managed Secret
+names, every service a current AivenApplication targets, every service an earlier sweep of this
+process looked at, and the Kafka service candidates of every allowed project; then, after a
+restart, an OpenSearch or Valkey service nothing names any more is out of sight. Facts are read fresh (the adapter's
 cache is invalidated first): a stale list could hide a user deleted out of band.
 
 Sweep decisions are `domain.orphans.plan_orphan_sweep`; the first-seen table lives in memory, so
@@ -17,8 +18,8 @@ operator's Lease object (orphans have no Kubernetes object of their own).
 Verification (part of every sweep, even in dry-run mode; also `verify()` alone, the `verify`
 work item): a managed Secret of a current application that records a user Aiven no longer has gets its application's
 `status.synchronizationHash` cleared, the documented way to force a full sync; the next pass
-recreates the user and rewrites the Secret. Cost: one `GET service` per managed service per
-sweep (independent of the number of applications), and one status write per application whose
+recreates the user and rewrites the Secret. Cost: one `GET` per project (listing) or per managed
+service per sweep (independent of the number of applications), and one status write per application whose
 user actually went missing. It runs on the sweep's period, not on the resync's: the periodic
 resync stays free of Aiven requests (the steady-state promise).
 """
@@ -332,17 +333,31 @@ class OrphanSweeper:
         return services
 
     def _read(self, services: dict[tuple[str, str], None]) -> list[ServiceFacts]:
-        """Fresh facts of every usable service among these (missing or failing ones skipped:
-        a service we cannot read is neither swept nor verified)."""
+        """Fresh facts of every usable managed service: per project one listing when the adapter
+        can list services (that also finds services nothing names any more), else one read per
+        known service. A service that cannot be read is neither swept nor verified."""
+        lister = getattr(self._aiven, "list_services", None)
+        projects = sorted({p for p, _ in services} | set(self._allowed) | {self._main_project})
+        listed: dict[str, list[ServiceFacts]] = {}
+        if callable(lister):
+            for project in projects:
+                with self._observer.context(project, ""):
+                    got = lister(project)
+                if isinstance(got, Success):
+                    listed[project] = [
+                        f for f in got.unwrap() if self._served(f.service_type, project) and f.usable
+                    ]
+        facts: list[ServiceFacts] = [f for project in sorted(listed) for f in listed[project]]
         invalidate = getattr(self._aiven, "invalidate", None)
-        facts: list[ServiceFacts] = []
         for project, service in sorted(services):
+            if project in listed:
+                continue
             if callable(invalidate):
                 invalidate(project, service)
             with self._observer.context(project, service):
-                got = self._aiven.service(project, service)
-            if isinstance(got, Success) and got.unwrap().usable:
-                facts.append(got.unwrap())
+                got_one = self._aiven.service(project, service)
+            if isinstance(got_one, Success) and got_one.unwrap().usable:
+                facts.append(got_one.unwrap())
         return facts
 
     def _report_found(self, plan: SweepPlan, facts: list[ServiceFacts]) -> None:

@@ -17,6 +17,7 @@ from tests.integration.harness import (
     OPENSEARCH_SERVICE,
     PROJECT,
     VALKEY_SERVICE,
+    CrashPlan,
     World,
     application,
     base_config,
@@ -110,12 +111,15 @@ def test_a_user_deleted_out_of_band_is_recreated_by_the_next_verification(world:
 
     assert user in world.aiven.users(*KAFKA_SERVICE)
     check_all(world)  # the Secret holds the new user's certificate and password
-    # Verification costs one read per managed service, not per application.
-    reads = world.aiven.requests_matching("GET", r"^/v1/project/[^/]+/service/[^/]+$")
-    before = len(reads)
+    # Verification costs one listing per project (two here), not a read per application.
+    before = len(world.aiven.request_log)
     replica.operator.queue.add(("verify", "", ""))
     world.tick()
-    assert len(world.aiven.requests_matching("GET", r"^/v1/project/[^/]+/service/[^/]+$")) - before == 3
+    sent = world.aiven.request_log[before:]
+    assert sorted(r.path for r in sent) == [
+        "/v1/project/dev-nais-dev/service",
+        "/v1/project/nav-prod/service",
+    ]
 
 
 def test_the_orphan_sweep_also_repairs_users_deleted_out_of_band() -> None:
@@ -132,6 +136,28 @@ def test_the_orphan_sweep_also_repairs_users_deleted_out_of_band() -> None:
         check_all(w)
     finally:
         w.close()
+
+
+# --- found by the state machine ------------------------------------------------------------------------
+
+
+def test_regression_an_orphan_in_a_service_nothing_names_any_more_is_swept(world: World) -> None:
+    """State machine: crash right after creating a Valkey user, the app deleted before any
+    replica looked again. No Secret and no application names the service any more, so the sweep
+    only finds the user by listing the project's services."""
+    world.live()[0].plans.append(CrashPlan("aiven", "ensure_user", "after"))
+    world.kube.apply(
+        application("alpha", valkey=[{"instance": "cache", "access": "read", "secretName": "alpha-v"}])
+    )
+    world.tick()
+    assert world.crashes == 1
+    (orphan,) = world.our_users(VALKEY_SERVICE)
+    world.kube.delete("AivenApplication", NAMESPACE, "alpha")
+
+    world.settle()
+
+    assert orphan not in world.our_users(VALKEY_SERVICE)
+    check_all(world)
 
 
 # --- Kafka certificate renewal -------------------------------------------------------------------------

@@ -21,12 +21,14 @@ orphan grace period, queues drained, janitor and sweep run) the promises must ho
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain import labels as L
@@ -64,6 +66,30 @@ CRASH_POINTS = (
     CrashPlan("kube", "delete_secret", "after"),
 )
 
+FAULT_KINDS = ("throttle", "error", "timeout", "reset", "commit_then_fail", "user_lag")
+FAULT_PATHS = (None, r"/user", r"/opensearch/acl", r"/service/[^/]+$")
+
+
+@st.composite
+def faults(draw: st.DrawFn) -> tuple[str, int, int, int, str | None]:
+    return (
+        draw(st.sampled_from(FAULT_KINDS)),
+        draw(st.integers(1, 3)),
+        draw(st.integers(1, 30)),
+        draw(st.sampled_from((500, 502, 503))),
+        draw(st.sampled_from(FAULT_PATHS)),
+    )
+
+
+@st.composite
+def crashes(draw: st.DrawFn) -> CrashPlan:
+    plan = draw(st.sampled_from(CRASH_POINTS))
+    return CrashPlan(plan.port, plan.method, plan.when, nth=draw(st.integers(1, 2)))
+
+
+maybe_fault = st.one_of(st.none(), faults())
+maybe_crash = st.one_of(st.none(), crashes())
+
 #: CI-friendly, but enough to exercise crashes and faults; RESILIENCE_EXAMPLES raises it locally.
 EXAMPLES = int(os.environ.get("RESILIENCE_EXAMPLES", "40"))
 STEPS = int(os.environ.get("RESILIENCE_STEPS", "25"))
@@ -79,9 +105,26 @@ class ResilienceMachine(RuleBasedStateMachine):
         #: Secret names that existed while a workload referred to them, and that the test did not
         #: delete itself since: the operator must never delete these.
         self.guarded: set[str] = set()
+        self.fault_hits = 0
 
     def teardown(self) -> None:
-        self.world.close()
+        try:
+            # Every example ends settled and checked, whatever the rules drawn.
+            self._settle_and_check()
+            _event(f"crashes: {min(self.world.crashes, 3)}{'+' if self.world.crashes >= 3 else ''}")
+            _event(f"replicas started: {min(len(self.world.replicas), 3)}")
+            _event(f"Aiven faults that fired: {'none' if not self.fault_hits else 'some'}")
+            _event(f"429s received: {'yes' if self._throttled() else 'no'}")
+        finally:
+            self.world.close()
+
+    def _throttled(self) -> bool:
+        return any(s.status == 429 for t in self.world.transports for s in t.sent)
+
+    def _settle_and_check(self) -> None:
+        self.fault_hits += sum(f.hits for f in self.world.aiven.faults.rules)
+        self.world.settle()
+        check_all(self.world)
 
     # --- applications ------------------------------------------------------------------------------
 
@@ -93,6 +136,8 @@ class ResilienceMachine(RuleBasedStateMachine):
         protected=st.booleans(),
         expires_in_hours=st.one_of(st.none(), st.integers(1, 6)),
         valid=st.sampled_from((True, True, True, False)),
+        fault=maybe_fault,
+        crash=maybe_crash,
     )
     def apply_application(
         self,
@@ -103,8 +148,12 @@ class ResilienceMachine(RuleBasedStateMachine):
         protected: bool,
         expires_in_hours: int | None,
         valid: bool,
+        fault: tuple[str, int, int, int, str | None] | None = None,
+        crash: CrashPlan | None = None,
     ) -> None:
-        expires = None if expires_in_hours is None else self.world.clock.now() + timedelta(hours=expires_in_hours)
+        expires = (
+            None if expires_in_hours is None else self.world.clock.now() + timedelta(hours=expires_in_hours)
+        )
         body = application(
             name,
             kafka={"pool": PROJECT if valid else "not-an-allowed-pool", "secretName": f"{name}-kafka-{tag}"}
@@ -122,13 +171,23 @@ class ResilienceMachine(RuleBasedStateMachine):
         existing = self.world.kube.get("AivenApplication", NAMESPACE, name)
         if existing is not None and existing["metadata"].get("deletionTimestamp"):
             return
+        self._arm(fault, crash)
         self.world.kube.apply(body)
         self.world.tick()
 
-    @rule(name=st.sampled_from(APPS))
-    def delete_application(self, name: str) -> None:
+    @rule(name=st.sampled_from(APPS), fault=maybe_fault, crash=maybe_crash)
+    def delete_application(
+        self, name: str, fault: tuple[str, int, int, int, str | None] | None, crash: CrashPlan | None
+    ) -> None:
+        self._arm(fault, crash)
         self.world.kube.delete("AivenApplication", NAMESPACE, name)
-        self.world.tick()
+        self.world.run_janitor()  # the periodic janitor's pass: Secrets go, finalizers run
+
+    def _arm(self, fault: tuple[str, int, int, int, str | None] | None, crash: CrashPlan | None) -> None:
+        if fault is not None:
+            self.inject_fault(*fault)
+        if crash is not None:
+            self.arm_crash(crash, crash.nth)
 
     # --- managed Secrets ------------------------------------------------------------------------------
 
@@ -191,11 +250,11 @@ class ResilienceMachine(RuleBasedStateMachine):
     # --- faults, crashes, replicas, time -------------------------------------------------------------------
 
     @rule(
-        kind=st.sampled_from(("throttle", "error", "timeout", "reset", "commit_then_fail", "user_lag")),
+        kind=st.sampled_from(FAULT_KINDS),
         times=st.integers(1, 3),
         retry_after=st.integers(1, 30),
         status=st.sampled_from((500, 502, 503)),
-        path=st.sampled_from((None, r"/user", r"/opensearch/acl", r"/service/[^/]+$")),
+        path=st.sampled_from(FAULT_PATHS),
     )
     def inject_fault(self, kind: str, times: int, retry_after: int, status: int, path: str | None) -> None:
         faults = self.world.aiven.faults
@@ -211,13 +270,11 @@ class ResilienceMachine(RuleBasedStateMachine):
             faults.commit_then_fail(method="POST", path=r"/user$", times=times)
         else:
             faults.user_lag(times, times=times)
-        self.world.tick()
 
     @rule(plan=st.sampled_from(CRASH_POINTS), nth=st.integers(1, 2))
     def arm_crash(self, plan: CrashPlan, nth: int) -> None:
         leader = self.world.leader() or self.world.live()[0]
         leader.plans.append(CrashPlan(plan.port, plan.method, plan.when, nth=nth))
-        self.world.tick()
 
     @precondition(lambda self: len(self.world.live()) == 1)
     @rule()
@@ -243,8 +300,7 @@ class ResilienceMachine(RuleBasedStateMachine):
 
     @rule()
     def settle_and_check(self) -> None:
-        self.world.settle()
-        check_all(self.world)
+        self._settle_and_check()
 
     # --- promise 3, after every step -------------------------------------------------------------------
 
@@ -261,6 +317,11 @@ class ResilienceMachine(RuleBasedStateMachine):
         self.guarded = (self.guarded & referenced) | (referenced & present)
 
 
+def _event(text: str) -> None:
+    with contextlib.suppress(InvalidArgument):  # outside a hypothesis run (the smoke test)
+        event(text)
+
+
 ResilienceMachine.TestCase.settings = settings(
     max_examples=EXAMPLES,
     stateful_step_count=STEPS,
@@ -275,12 +336,13 @@ def test_the_machine_ends_settled() -> None:
     that does not depend on what hypothesis draws)."""
     machine = ResilienceMachine()
     try:
-        machine.apply_application("alpha", frozenset(SERVICES), 1, "readwrite", False, None, True)
+        machine.apply_application("alpha", frozenset(SERVICES), 1, "readwrite", False, None, True, None, None)
         machine.add_workload("w1", "CronJob", "projected", "initContainers", "alpha-os-1")
         machine.start_standby()
         machine.world.aiven.faults.throttle(retry_after=9, times=2)
         machine.arm_crash(CrashPlan("kube", "create_secret", "before"), 1)
         machine.apply_application("beta", frozenset({"valkey", "opensearch"}), 2, "admin", True, 2, True)
+        machine.world.tick()
         machine.kill_leader()
         machine.apply_application("alpha", frozenset({"kafka"}), 2, "read", False, None, True)
         machine.no_referenced_secret_was_deleted()
@@ -288,5 +350,6 @@ def test_the_machine_ends_settled() -> None:
         assert machine.world.secret("alpha-os-1") is not None  # kept: a CronJob refers to it
         assert machine.world.secret("alpha-valkey-1") is None  # unused: collected
         machine.no_referenced_secret_was_deleted()
+        assert machine.world.crashes == 1
     finally:
         machine.teardown()
