@@ -41,7 +41,7 @@ from domain.audit import (
     report_dict,
     services_to_inspect,
 )
-from domain.facts import AivenError, NotFound, ServiceFacts
+from domain.facts import AivenError, NotFound, ServiceFacts, ServiceType
 from domain.janitor import secret_view
 from domain.kubernetes_port import MANAGED_SECRETS, KubeError, KubeObject, LabelSelector, ListResult
 from domain.references import WORKLOAD_KINDS, WorkloadRefs
@@ -66,6 +66,12 @@ class AuditKubernetes(Protocol):
 
 class AuditAiven(Protocol):
     def service(self, project: str, service: str) -> Result[ServiceFacts, AivenError]: ...
+
+
+class ServiceLister(Protocol):
+    """Optional: adapters that can list a project's services in one request (`AivenHttp`)."""
+
+    def list_services(self, project: str) -> Result[tuple[ServiceFacts, ...], AivenError]: ...
 
 
 Progress = Callable[[str], None]
@@ -220,7 +226,20 @@ def collect(
     progress(f"Aiven services to inspect: {len(refs)}")
     services: list[ServiceFacts] = []
     errors: list[ServiceLookupError] = []
+    listed_projects: set[str] = set()
+    lister = getattr(aiven, "list_services", None)
+    if callable(lister):
+        # Like the orphan sweep: list every service of a managed type, so users left in a
+        # service that nothing names any more are found too.
+        for project in sorted(options.allowed_projects | {options.main_project}):
+            listed = lister(project)
+            if not isinstance(listed, Success):
+                continue  # fall back to reading the named services one by one
+            listed_projects.add(project)
+            services.extend(f for f in listed.unwrap() if _served(f, options))
     for ref in refs:
+        if ref.project in listed_projects:
+            continue
         match aiven.service(ref.project, ref.service):
             case Success(facts):
                 services.append(facts)
@@ -241,6 +260,13 @@ def collect(
         kafka_certs=kafka_certs(gathered.secrets),
     )
     return Success(build_report(audit_input, options))
+
+
+def _served(facts: ServiceFacts, options: AuditOptions) -> bool:
+    """Kafka services of the allowed projects, OpenSearch and Valkey services of the main project."""
+    if facts.service_type is ServiceType.KAFKA:
+        return facts.project in options.allowed_projects
+    return facts.project == options.main_project
 
 
 def _kube_error(error: KubeError) -> str:

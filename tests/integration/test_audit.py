@@ -277,3 +277,15 @@ def test_cli_without_a_usable_kubeconfig_is_a_usage_error(
     finally:
         structlog.reset_defaults()
     assert "cannot load kubeconfig" in capsys.readouterr().err
+
+
+def test_orphans_in_services_nothing_names_any_more_are_found(clean: Harness) -> None:
+    # No application or Secret names valkey-team-a-sessions: only listing the project finds it.
+    leftover = valkey_username("gone-app", 7, None).name
+    clean.aiven.add_user("dev-nais-dev", "valkey-team-a-sessions", leftover)
+    # A Valkey service in a project the operator does not serve is none of its business.
+    clean.aiven.add_service("elsewhere", "valkey-x-y", "valkey")
+    clean.aiven.add_user("elsewhere", "valkey-x-y", valkey_username("other", 1, None).name)
+    report = audit(clean)
+    assert [(o.service, o.username) for o in report.orphaned_users] == [("valkey-team-a-sessions", leftover)]
+    assert all(u.project != "elsewhere" for u in report.service_usage)
