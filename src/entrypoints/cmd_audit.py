@@ -1,7 +1,8 @@
 """`aivenator audit`: a read-only operations report over a cluster and Aiven.
 
 Gathers (lists only, never writes): managed Secrets, AivenApplications, the Secret references of
-every workload kind, and the Aiven services those name; then `domain.audit.build_report` decides.
+every workload kind, and the Aiven services of the served projects (listed per project like the
+orphan sweep does, else the services those objects name); then `domain.audit.build_report` decides.
 Prints a table (default) or JSON on stdout, progress on stderr, and exits:
 
 - 0: no problem category above its threshold;
