@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 VENV ?= .venv
 
-.PHONY: install test lint typecheck contracts unit integration demo bench clean
+.PHONY: install test lint typecheck contracts unit integration demo bench clean sbom dry-build lock lock-check
 
 install: $(VENV)/.installed
 
@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	touch $@
 
 lint: install
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests hack benchmarks
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -37,6 +37,20 @@ demo: install
 
 bench: install
 	$(VENV)/bin/python -m benchmarks.run
+
+# CycloneDX SBOM of the locked runtime dependency set (out/sbom.cdx.json), validated.
+sbom: install
+	bash hack/sbom.sh
+
+# The image's install steps without a container engine: wheel into a fresh venv from requirements.lock.
+dry-build: install
+	bash hack/dry-build.sh
+
+lock: install
+	$(VENV)/bin/python hack/runtime-lock.py
+
+lock-check: install
+	$(VENV)/bin/python hack/runtime-lock.py --check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
