@@ -197,8 +197,14 @@ class LeaderElector:
 
     def _became(self, lease: Lease) -> bool:
         with self._lock:
+            # Our term lapsed (no renewal within the deadline, so `is_leader()` said no and work
+            # was dropped) even though nobody took the Lease: this renewal starts a new term, and
+            # the callbacks must say so, or the dropped work is never enqueued again.
+            lapsed = self._leading and self._mono() - self._last_renew >= self.renew_deadline
             self._last_renew = self._mono()
         self._observe(lease)
+        if lapsed:
+            self._set_leading(False)
         self._set_leading(True)
         return True
 
