@@ -160,6 +160,28 @@ def test_regression_an_orphan_in_a_service_nothing_names_any_more_is_swept(world
     check_all(world)
 
 
+def test_regression_work_dropped_while_leadership_lapsed_is_redone() -> None:
+    """State machine: two 429s with Retry-After 5 made the client wait 10 s on the shared clock
+    in the middle of a pass; the renew deadline passed, the pass stopped as "not leader" and its
+    key was dropped. The next renewal kept the same Lease, so no new term began and nothing
+    re-enqueued the application: it never got its Secret."""
+    w = World(config=base_config(leader_elect=True))
+    try:
+        w.start_replica()
+        w.tick()
+        w.aiven.faults.throttle(retry_after=5, times=2)
+        w.kube.apply(application("alpha", kafka={"pool": PROJECT, "secretName": "alpha-kafka"}))
+        w.tick()
+
+        w.advance(30, step=5)
+
+        assert w.secret("alpha-kafka") is not None
+        w.settle()
+        check_all(w)
+    finally:
+        w.close()
+
+
 # --- Kafka certificate renewal -------------------------------------------------------------------------
 
 
