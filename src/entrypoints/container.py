@@ -114,8 +114,14 @@ class Container(containers.DeclarativeContainer):
     #: `FakeAiven.mock_transport()`.
     aiven_transport: providers.Object[Any] = providers.Object(None)
     aiven_budget = providers.Singleton(_budget, config.aiven_requests_per_second, config.aiven_burst)
+    #: The Aiven client's clock and sleep (retries, Retry-After, budget); tests give a fake pair
+    #: whose sleep advances the fake clock, so throttling plays out without real waiting.
+    aiven_clock = providers.Object(time.monotonic)
+    aiven_sleep = providers.Object(time.sleep)
     aiven = providers.Singleton(
         AivenHttp,
+        clock=aiven_clock,
+        sleep=aiven_sleep,
         base_url=config.aiven_api_url,
         token=config.aiven_token,
         transport=aiven_transport,

@@ -45,6 +45,11 @@ class Clock:
         self.wall += timedelta(seconds=seconds)
         self.mono += seconds
 
+    def sleep(self, seconds: float) -> None:
+        """The Aiven client's sleep: time passes at once (at least 1 ms, so a token bucket's
+        tiny float remainder cannot make it spin)."""
+        self.advance(max(seconds, 0.001))
+
 
 @dataclass
 class Harness:
@@ -115,6 +120,8 @@ def build(
     container.now.override(providers.Object(clock.now))
     if not real_monotonic:
         container.monotonic.override(providers.Object(clock.monotonic))
+        container.aiven_clock.override(providers.Object(clock.monotonic))
+        container.aiven_sleep.override(providers.Object(clock.sleep))
     container.serve_http.override(providers.Object(False))
     container.watch_timeout.override(providers.Object(1.0))
     operator = container.operator()
