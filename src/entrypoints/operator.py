@@ -276,9 +276,10 @@ class Operator:
         try:
             if kind == APP and (namespace, name) in self._forced:
                 self._forced.discard((namespace, name))
-                self.orphans.force_resync(namespace, name, "values of managed keys edited")
-                outcome = Done()
-            elif kind == APP:
+                patched = self.orphans.force_resync(namespace, name, "values of managed keys edited")
+                if patched is not None:
+                    self.apps.remember(patched)  # this very pass then syncs in full
+            if kind == APP:
                 result = self.reconciler.reconcile(namespace, name, attempt)
                 outcome, wake = result.outcome, result.wake_after
                 if result.janitor_namespace:
