@@ -297,18 +297,20 @@ class OrphanSweeper:
                 )
         return tuple(done)
 
-    def force_resync(self, namespace: str, name: str, why: str) -> bool:
+    def force_resync(self, namespace: str, name: str, why: str) -> KubeObject | None:
         """Clear the application's `status.synchronizationHash` (the documented way to force a
-        full sync); True when written."""
+        full sync); the patched application, or None when nothing was written. The caller puts
+        it into its cache: a hash that was already cleared produces no watch event."""
         if self._kube is None or not self._may_mutate():
-            return False
+            return None
         result = self._kube.patch_application_status(namespace, name, {"synchronizationHash": ""})
         if isinstance(result, Success):
             self._log.info(
                 "resync_forced", namespace=namespace, aiven_application=name, reason=why, outcome="forced"
             )
-            return True
-        return False
+            patched: KubeObject = result.unwrap()
+            return patched
+        return None
 
     # --- helpers -----------------------------------------------------------------------------------
 

@@ -182,6 +182,124 @@ def test_regression_work_dropped_while_leadership_lapsed_is_redone() -> None:
         w.close()
 
 
+class _Drawn:
+    """Stands in for hypothesis' `data()` when replaying a state-machine example."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def draw(self, strategy: Any) -> Any:
+        return self.value
+
+
+def test_regression_a_forced_resync_of_an_already_cleared_hash_still_syncs() -> None:
+    """State machine (replayed as found): a managed key's value was edited while a replica stood
+    by, so it remembered to force a resync; the leader had already cleared the hash and died
+    mid-sync. The standby, taking over, cleared the already empty hash again: no change, no watch
+    event, and the full pass that should follow never came (beta never got its Kafka Secret)."""
+    from tests.integration.test_state_machine import ResilienceMachine
+
+    state = ResilienceMachine()
+    try:
+        state.delete_application(crash=None, fault=None, name="alpha")
+        state.start_standby()
+        state.delete_application(
+            crash=CrashPlan("aiven", "ensure_user", "after", 1), fault=None, name="gamma"
+        )
+        state.advance_clock(seconds=30)
+        state.kill_leader()
+        state.apply_application(
+            access="read",
+            crash=CrashPlan("aiven", "ensure_user", "after", 2),
+            expires_in_hours=2,
+            fault=("timeout", 1, 6, 500, "/user"),
+            name="gamma",
+            protected=True,
+            services=frozenset(["kafka", "valkey", "opensearch"]),
+            tag=1,
+            valid=False,
+        )
+        state.advance_clock(seconds=900)
+        state.advance_clock(seconds=900)
+        state.inject_fault(kind="reset", path="/service/[^/]+$", retry_after=28, status=500, times=3)
+        state.add_workload(
+            container_list="containers",
+            kind="StatefulSet",
+            name="w3",
+            secret="alpha-valkey-2",
+            way="env_from",
+        )
+        state.start_standby()
+        state.inject_fault(kind="reset", path="/service/[^/]+$", retry_after=28, status=500, times=3)
+        state.add_workload(
+            container_list="ephemeralContainers",
+            kind="Pod",
+            name="w2",
+            secret="gamma-valkey-2",
+            way="projected",
+        )
+        state.apply_application(
+            access="readwrite",
+            crash=None,
+            expires_in_hours=1,
+            fault=None,
+            name="beta",
+            protected=False,
+            services=frozenset(["kafka", "valkey", "opensearch"]),
+            tag=1,
+            valid=True,
+        )
+        state.add_workload(
+            container_list="initContainers",
+            kind="Deployment",
+            name="w3",
+            secret="alpha-valkey-1",
+            way="volume",
+        )
+        state.inject_fault(kind="throttle", path=None, retry_after=3, status=500, times=1)
+        state.delete_application(
+            crash=CrashPlan("aiven", "delete_user", "after", 1), fault=None, name="alpha"
+        )
+        state.inject_fault(kind="error", path=None, retry_after=30, status=503, times=1)
+        state.edit_secret(_Drawn("beta-valkey-1"), edit="value")
+        state.add_workload(
+            container_list="containers", kind="Pod", name="w1", secret="alpha-kafka-1", way="projected"
+        )
+        state.add_workload(
+            container_list="initContainers", kind="DaemonSet", name="w1", secret="alpha-valkey-2", way="env"
+        )
+        state.apply_application(
+            access="write",
+            crash=None,
+            expires_in_hours=5,
+            fault=("reset", 1, 27, 500, "/user"),
+            name="alpha",
+            protected=True,
+            services=frozenset(["valkey"]),
+            tag=1,
+            valid=False,
+        )
+        state.add_workload(
+            container_list="ephemeralContainers",
+            kind="ReplicaSet",
+            name="w2",
+            secret="beta-valkey-1",
+            way="volume",
+        )
+        state.add_workload(
+            container_list="initContainers",
+            kind="DaemonSet",
+            name="w2",
+            secret="beta-kafka-1",
+            way="projected",
+        )
+        state.edit_secret(_Drawn("beta-valkey-1"), edit="remove_key")
+
+        state.settle_and_check()
+    finally:
+        state.world.close()
+
+
 # --- Kafka certificate renewal -------------------------------------------------------------------------
 
 

@@ -197,7 +197,9 @@ class ResilienceMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self._managed()))
     @rule(data=st.data(), edit=st.sampled_from(("value", "label", "annotation", "remove_key", "foreign_key")))
     def edit_secret(self, data: st.DataObject, edit: str) -> None:
-        secret = data.draw(st.sampled_from(sorted(self._managed(), key=lambda s: s["metadata"]["name"])))
+        name = data.draw(st.sampled_from(sorted(s["metadata"]["name"] for s in self._managed())))
+        secret = self.world.secret(name)
+        assert secret is not None
         meta = secret["metadata"]
         if edit == "value":
             key = sorted(secret.get("data") or {"AIVEN_CA": ""})[0]
@@ -216,8 +218,7 @@ class ResilienceMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self._managed()))
     @rule(data=st.data())
     def delete_secret(self, data: st.DataObject) -> None:
-        secret = data.draw(st.sampled_from(sorted(self._managed(), key=lambda s: s["metadata"]["name"])))
-        name = secret["metadata"]["name"]
+        name = data.draw(st.sampled_from(sorted(s["metadata"]["name"] for s in self._managed())))
         self.guarded.discard(name)
         self.world.kube.delete_secret(NAMESPACE, name)
         self.world.tick()
