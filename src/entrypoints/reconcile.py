@@ -29,7 +29,6 @@ from typing import Any
 from returns.result import Failure, Success
 
 from adapters.redaction import redact_text
-from domain import labels as L
 from domain.actions import DeleteServiceUser
 from domain.application import AivenApplication
 from domain.expiry import next_wakeup
@@ -415,7 +414,7 @@ class Reconciler:
         got which user), not from Aiven: a user this app created in a pass that failed before
         writing its Secret is still this app's, and is adopted rather than orphaned."""
         primary = handler.username(app, section)
-        taken = self._taken_by_others(app, facts.project, facts.name)
+        taken = self._taken_by_others(app, section.secret_name, facts.project, facts.name)
         if primary.name not in taken:
             return primary
         for alternative in range(1, _NAME_ALTERNATIVES + 1):
@@ -425,12 +424,17 @@ class Reconciler:
                 return NameChoice(variant.name, False, reason)
         return None
 
-    def _taken_by_others(self, app: AivenApplication, project: str, service: str) -> frozenset[str]:
+    def _taken_by_others(
+        self, app: AivenApplication, secret_name: str, project: str, service: str
+    ) -> frozenset[str]:
+        """Users any managed Secret other than this section's own records. Other Secrets of the
+        same application count too: a re-created application starts again at generation 1 and
+        would otherwise share its predecessor's user with a Secret that was kept (protected or
+        in use), whose deletion would then delete the user the new Secret relies on."""
         taken: set[str] = set()
         for raw in self._all_secrets():
             meta = raw.get("metadata") or {}
-            owner = (str(meta.get("namespace") or ""), str((meta.get("labels") or {}).get(L.APP_LABEL) or ""))
-            if owner == (app.namespace, app.name):
+            if (str(meta.get("namespace") or ""), str(meta.get("name") or "")) == (app.namespace, secret_name):
                 continue
             for action in cleanup_actions(SecretMeta.from_raw(raw)):
                 if isinstance(action, DeleteServiceUser) and (action.project, action.service) == (
