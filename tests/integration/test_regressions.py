@@ -182,6 +182,30 @@ def test_regression_work_dropped_while_leadership_lapsed_is_redone() -> None:
         w.close()
 
 
+def test_regression_a_recreated_application_never_shares_its_predecessors_user(world: World) -> None:
+    """State machine: alpha (protected) was deleted, its Secret kept; a new alpha starts again at
+    generation 1, so the compatible user name was the one the kept Secret records. Both Secrets
+    then named one user, and deleting the old one deleted the new one's user."""
+    world.kube.apply(
+        application("alpha", kafka={"pool": PROJECT, "secretName": "alpha-kafka-2"}, protected=True)
+    )
+    world.tick()
+    world.kube.delete("AivenApplication", NAMESPACE, "alpha")
+    world.run_janitor()
+    old = world.secret("alpha-kafka-2")
+    assert old is not None  # protected: kept
+
+    world.kube.apply(application("alpha", kafka={"pool": PROJECT, "secretName": "alpha-kafka-1"}))
+    world.tick()
+
+    new = world.secret("alpha-kafka-1")
+    assert new is not None
+    assert new["metadata"]["annotations"][KAFKA_USER] != old["metadata"]["annotations"][KAFKA_USER]
+    world.kube.delete_secret(NAMESPACE, "alpha-kafka-2")
+    world.settle()
+    check_all(world)
+
+
 class _Drawn:
     """Stands in for hypothesis' `data()` when replaying a state-machine example."""
 
