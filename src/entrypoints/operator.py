@@ -88,6 +88,9 @@ class Operator:
         self._started = False
         self._janitor_namespaces_pending: set[str] = set()
         self._forced: set[tuple[str, str]] = set()
+        #: Managed Secrets per namespace, kept from cache events for the `secrets_managed` gauge.
+        self._managed_counts: dict[str, int] = {}
+        self._managed_lock = threading.Lock()
 
         def restarted(name: str, reason: str) -> None:
             metrics.watch_restarts.labels(resource=name, reason=reason).inc()
@@ -186,7 +189,10 @@ class Operator:
             metrics=metrics,
             kube=kube,
             event_ref=ObjectRef(
-                "coordination.k8s.io/v1", "Lease", config.leader_election_namespace, config.leader_election_name
+                "coordination.k8s.io/v1",
+                "Lease",
+                config.leader_election_namespace,
+                config.leader_election_name,
             ),
         )
 
@@ -231,6 +237,16 @@ class Operator:
 
     def _on_secret(self, change: ChangeType, old: KubeObject | None, new: KubeObject) -> None:
         namespace, name = object_key(new)
+        if change != "MODIFIED":
+            step = 1 if change == "ADDED" else -1
+            with self._managed_lock:
+                count = self._managed_counts.get(namespace, 0) + step
+                if count > 0:
+                    self._managed_counts[namespace] = count
+                    self.metrics.secrets_managed.labels(namespace=namespace).set(count)
+                else:
+                    self._managed_counts.pop(namespace, None)
+                    self.metrics.secrets_managed.remove(namespace)
         meta = new.get("metadata") or {}
         if (
             change != "DELETED"
@@ -340,7 +356,9 @@ class Operator:
         counts: dict[str, int] = {}
         for namespace, _ in self.secrets.cached_keys():
             counts[namespace] = counts.get(namespace, 0) + 1
-        self.metrics.set_secrets_managed(counts)
+        with self._managed_lock:
+            self._managed_counts = counts
+            self.metrics.set_secrets_managed(counts)
         return len(keys)
 
     def run_janitor_once(self, namespace: str | None = None) -> JanitorResult:

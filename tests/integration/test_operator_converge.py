@@ -84,6 +84,7 @@ def test_an_app_with_all_three_services_converges(harness: Harness) -> None:
         )
         >= 1
     )
+    assert harness.operator.metrics.value("aivenator_secrets_managed", {"namespace": NAMESPACE}) == 3
     created = sum(
         harness.operator.metrics.value(
             "aivenator_service_users_created_total", {"pool": "dev-nais-dev", "service": s}
