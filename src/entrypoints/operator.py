@@ -88,9 +88,6 @@ class Operator:
         self._started = False
         self._janitor_namespaces_pending: set[str] = set()
         self._forced: set[tuple[str, str]] = set()
-        #: Managed Secrets per namespace, kept from cache events for the `secrets_managed` gauge.
-        self._managed_counts: dict[str, int] = {}
-        self._managed_lock = threading.Lock()
 
         def restarted(name: str, reason: str) -> None:
             metrics.watch_restarts.labels(resource=name, reason=reason).inc()
@@ -237,16 +234,11 @@ class Operator:
 
     def _on_secret(self, change: ChangeType, old: KubeObject | None, new: KubeObject) -> None:
         namespace, name = object_key(new)
-        if change != "MODIFIED":
-            step = 1 if change == "ADDED" else -1
-            with self._managed_lock:
-                count = self._managed_counts.get(namespace, 0) + step
-                if count > 0:
-                    self._managed_counts[namespace] = count
-                    self.metrics.secrets_managed.labels(namespace=namespace).set(count)
-                else:
-                    self._managed_counts.pop(namespace, None)
-                    self.metrics.secrets_managed.remove(namespace)
+        count = self.secrets.count_in(namespace)
+        if count:
+            self.metrics.secrets_managed.labels(namespace=namespace).set(count)
+        else:
+            self.metrics.secrets_managed.remove(namespace)
         meta = new.get("metadata") or {}
         if (
             change != "DELETED"
@@ -272,6 +264,8 @@ class Operator:
 
     def _remember_secret(self, obj: KubeObject) -> None:
         self.secrets.remember(obj)
+        namespace, _ = object_key(obj)
+        self.metrics.secrets_managed.labels(namespace=namespace).set(self.secrets.count_in(namespace))
 
     def _remember_app(self, obj: KubeObject) -> None:
         self.apps.remember(obj)
@@ -353,12 +347,7 @@ class Operator:
         keys = self.apps.cached_keys()
         for namespace, name in keys:
             self.queue.add((APP, namespace, name))
-        counts: dict[str, int] = {}
-        for namespace, _ in self.secrets.cached_keys():
-            counts[namespace] = counts.get(namespace, 0) + 1
-        with self._managed_lock:
-            self._managed_counts = counts
-            self.metrics.set_secrets_managed(counts)
+        self.metrics.set_secrets_managed(self.secrets.counts())
         return len(keys)
 
     def run_janitor_once(self, namespace: str | None = None) -> JanitorResult:

@@ -70,6 +70,7 @@ class Informer(Generic[T]):
         self._on_restart = on_restart
         self._lock = threading.Lock()
         self._cache: dict[Key, T] = {}
+        self._per_namespace: dict[str, int] = {}
         self._resource_version = ""
         self._need_list = True
         self._synced = threading.Event()
@@ -92,6 +93,21 @@ class Informer(Generic[T]):
     def in_namespace(self, namespace: str) -> list[T]:
         with self._lock:
             return [v for (ns, _), v in self._cache.items() if ns == namespace]
+
+    def count_in(self, namespace: str) -> int:
+        with self._lock:
+            return self._per_namespace.get(namespace, 0)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._per_namespace)
+
+    def _counted_locked(self, key: Key, step: int) -> None:
+        count = self._per_namespace.get(key[0], 0) + step
+        if count > 0:
+            self._per_namespace[key[0]] = count
+        else:
+            self._per_namespace.pop(key[0], None)
 
     def __len__(self) -> int:
         with self._lock:
@@ -132,6 +148,9 @@ class Informer(Generic[T]):
                 if key not in fresh:
                     changes.append(("DELETED", item, item))
             self._cache = fresh
+            self._per_namespace = {}
+            for key in fresh:
+                self._counted_locked(key, 1)
             self._resource_version = listed.resource_version
             self._need_list = False
         self.last_error = None
@@ -147,6 +166,8 @@ class Informer(Generic[T]):
             before = self._cache.get(key)
             if before is not None and self._older(obj, before):
                 return
+            if before is None:
+                self._counted_locked(key, 1)
             self._cache[key] = obj
 
     def _older(self, candidate: T, current: T) -> bool:
@@ -173,7 +194,10 @@ class Informer(Generic[T]):
                 if before is None:
                     return None
                 del self._cache[key]
+                self._counted_locked(key, -1)
                 return ("DELETED", before, event.obj)
+            if before is None:
+                self._counted_locked(key, 1)
             self._cache[key] = event.obj
         if before is None:
             return ("ADDED", None, event.obj)
