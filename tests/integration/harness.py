@@ -20,6 +20,7 @@ import base64
 import contextlib
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -86,6 +87,13 @@ class Clock:
             seconds = max(seconds, 1e-6)
             self.wall += timedelta(seconds=seconds)
             self.mono += seconds
+
+
+class _RealClock(Clock):
+    """Monotonic readings from the real clock (for the recording transport in threaded tests)."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
 # --- crash injection ---------------------------------------------------------------------------------
@@ -241,14 +249,20 @@ class World:
     replicas: list[Replica] = field(default_factory=list)
     transports: list[RecordingTransport] = field(default_factory=list)
     crashes: int = 0
+    #: Threaded tests: the operator's monotonic clock, the Aiven client's clock and sleep, and the
+    #: simulator's are real (the wall clock stays fake: it only stamps objects and certificates).
+    real_time: bool = False
     kube: FakeKubernetes = field(init=False)
     aiven: FakeAiven = field(init=False)
 
     def __post_init__(self) -> None:
         self.kube = FakeKubernetes(clock=self.clock, namespaces=(NAMESPACE, OTHER_NAMESPACE, "aivenator"))
-        self.aiven = FakeAiven.with_default_seed(
-            token=TOKEN, clock=self.clock.now, monotonic=self.clock.monotonic, sleep=self.clock.advance
-        )
+        if self.real_time:
+            self.aiven = FakeAiven.with_default_seed(token=TOKEN, clock=self.clock.now)
+        else:
+            self.aiven = FakeAiven.with_default_seed(
+                token=TOKEN, clock=self.clock.now, monotonic=self.clock.monotonic, sleep=self.clock.advance
+            )
         configure_logging("debug", "json", stream=self.logs, registry=SecretRegistry(), secrets=(TOKEN,))
         for kind, name in (
             ("OpenSearch", "opensearch-team-a-logs"),
@@ -264,13 +278,14 @@ class World:
         config = replace(self.config, leader_election_identity=name)
         plans = plans if plans is not None else []
         container = build_container(config)
-        transport = RecordingTransport(self.aiven, self.clock)
+        transport = RecordingTransport(self.aiven, _RealClock() if self.real_time else self.clock)
         container.kubernetes.override(providers.Object(CrashingProxy(self.kube, "kube", plans)))
         container.aiven_transport.override(providers.Object(transport))
         container.now.override(providers.Object(self.clock.now))
-        container.monotonic.override(providers.Object(self.clock.monotonic))
-        container.aiven_clock.override(providers.Object(self.clock.monotonic))
-        container.aiven_sleep.override(providers.Object(self.clock.advance))
+        if not self.real_time:
+            container.monotonic.override(providers.Object(self.clock.monotonic))
+            container.aiven_clock.override(providers.Object(self.clock.monotonic))
+            container.aiven_sleep.override(providers.Object(self.clock.advance))
         container.serve_http.override(providers.Object(False))
         container.watch_timeout.override(providers.Object(0.05))
         real_aiven = container.aiven()
