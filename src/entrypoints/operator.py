@@ -228,6 +228,7 @@ class Operator:
         namespace, name = object_key(new)
         if change == "DELETED":
             self.queue.cancel_wakeup((APP, namespace, name))
+            self.metrics.cert_days_left.remove(namespace, name)
             self.queue.add((JANITOR, namespace, ""))
             return
         self.queue.add((APP, namespace, name))
