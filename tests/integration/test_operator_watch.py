@@ -79,7 +79,7 @@ def test_relist_after_410_reports_missed_additions_and_deletions() -> None:
 
 def test_write_through_is_not_undone_by_an_older_event() -> None:
     kube = FakeKubernetes(namespaces=("ns",))
-    informer, seen = make(kube)
+    informer, _ = make(kube)
     informer.poll()
     kube.apply(secret("one"))
     newer = kube.apply(secret("one", "Yg=="))
