@@ -138,6 +138,61 @@ def test_the_orphan_sweep_also_repairs_users_deleted_out_of_band() -> None:
         w.close()
 
 
+# --- the orphan sweep: rate limit, dry run, metrics, events ---------------------------------------------
+
+
+def orphan_names(count: int) -> list[str]:
+    from domain.names import valkey_username
+
+    return [valkey_username(f"gone{i}", "read", 1).name for i in range(count)]
+
+
+def test_the_sweep_deletes_at_most_its_limit_per_run_and_says_what_and_why(world: World) -> None:
+    orphans = orphan_names(25)
+    for name in orphans:
+        world.aiven.add_user(*VALKEY_SERVICE, name)
+    world.sweep()  # first sighting
+    world.advance(world.config.orphan_grace_period + 1, step=60)
+
+    world.sweep()
+    assert len(world.our_users(VALKEY_SERVICE)) == 5  # 20 per sweep; the rest wait
+    world.sweep()
+    assert world.our_users(VALKEY_SERVICE) == set()
+
+    metrics = world.live()[0].operator.metrics
+    labels = {"pool": PROJECT, "service": VALKEY_SERVICE[1]}
+    assert metrics.value("aivenator_orphan_users_deleted_total", labels) == 25
+    assert metrics.value("aivenator_service_users_deleted_total", labels) == 25
+    events = [e for e in world.kube.events() if e.get("reason") == "OrphanUserDeleted"]
+    assert len(events) == 25
+    assert all("no managed Secret refers to it" in e["message"] for e in events)
+    logged = [line for line in world.logs.getvalue().splitlines() if "orphan_user_deleted" in line]
+    assert len(logged) == 25 and all("reason" in line for line in logged)
+
+
+def test_a_dry_run_sweep_reports_orphans_and_deletes_nothing() -> None:
+    w = World(config=base_config(orphan_sweep_dry_run=True))
+    try:
+        w.start_replica()
+        orphans = orphan_names(3)
+        for name in orphans:
+            w.aiven.add_user(*VALKEY_SERVICE, name)
+        w.aiven.add_user(*VALKEY_SERVICE, "not-our-scheme")
+        w.sweep()
+        w.advance(w.config.orphan_grace_period + 1, step=60)
+        w.sweep()
+
+        assert w.our_users(VALKEY_SERVICE) == set(orphans) | {"not-our-scheme"}
+        metrics = w.live()[0].operator.metrics
+        labels = {"pool": PROJECT, "service": VALKEY_SERVICE[1]}
+        assert metrics.value("aivenator_orphan_users", labels) == 3
+        assert metrics.value("aivenator_orphan_users_deleted_total", labels) == 0
+        found = [line for line in w.logs.getvalue().splitlines() if "orphan_user_found" in line]
+        assert {n for n in orphans if any(n in line for line in found)} == set(orphans)
+    finally:
+        w.close()
+
+
 # --- found by the state machine ------------------------------------------------------------------------
 
 
