@@ -144,7 +144,7 @@ def test_the_orphan_sweep_also_repairs_users_deleted_out_of_band() -> None:
 def orphan_names(count: int) -> list[str]:
     from domain.names import valkey_username
 
-    return [valkey_username(f"gone{i}", "read", 1).name for i in range(count)]
+    return [valkey_username(f"gone{i}", 1, None).name for i in range(count)]
 
 
 def test_the_sweep_deletes_at_most_its_limit_per_run_and_says_what_and_why(world: World) -> None:
