@@ -110,9 +110,9 @@ class OperatorConfig:
     retry_period: float = 2.0
     cert_renewal_window: float = 7 * 86400.0
     kubeconfig: str | None = None
-    orphan_sweep_interval: float = 0.0
+    orphan_sweep_interval: float = 600.0
     orphan_grace_period: float = 3600.0
-    orphan_sweep_dry_run: bool = True
+    orphan_sweep_dry_run: bool = False
     max_finalizer_attempts: int = 10
 
     def __repr__(self) -> str:
@@ -150,9 +150,9 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("retry-period", "duration", "2s", "interval between Lease acquire/renew attempts"),
     ("cert-renewal-window", "duration", "168h", "renew Kafka certificates this long before expiry"),
     ("kubeconfig", "str", None, "kubeconfig file (default: in-cluster, then ~/.kube/config)"),
-    ("orphan-sweep-interval", "duration", "0", "period of the orphaned Aiven user sweep (0 = off)"),
+    ("orphan-sweep-interval", "duration", "10m", "period of the orphaned Aiven user sweep (0 = off)"),
     ("orphan-grace-period", "duration", "1h", "minimum age of an orphaned user before it is swept"),
-    ("orphan-sweep-dry-run", "bool", "true", "only report orphaned users, delete nothing"),
+    ("orphan-sweep-dry-run", "bool", "false", "only report orphaned users, delete nothing"),
     ("max-finalizer-attempts", "int", "10", "finalizer retries before a Secret is reported stuck"),
 )
 
@@ -277,9 +277,9 @@ def load_config(
         "retry_period": positive("retry-period", parse_duration, 2.0),
         "cert_renewal_window": positive("cert-renewal-window", parse_duration, 7 * 86400.0, allow_zero=True),
         "kubeconfig": str(raw["kubeconfig"]) if raw["kubeconfig"] else None,
-        "orphan_sweep_interval": positive("orphan-sweep-interval", parse_duration, 0.0, allow_zero=True),
+        "orphan_sweep_interval": positive("orphan-sweep-interval", parse_duration, 600.0, allow_zero=True),
         "orphan_grace_period": positive("orphan-grace-period", parse_duration, 3600.0, allow_zero=True),
-        "orphan_sweep_dry_run": raw["orphan_sweep_dry_run"] is not False,
+        "orphan_sweep_dry_run": raw["orphan_sweep_dry_run"] is True,
         "max_finalizer_attempts": positive("max-finalizer-attempts", int, 10),
     }
     if config_values["leader_elect"]:

@@ -202,7 +202,7 @@ def test_rendered_flags_are_accepted_by_the_operator_configuration(helm: str) ->
             "--set",
             "replicaCount=1",
             "--set",
-            "orphanSweep.dryRun=false",
+            "orphanSweep.dryRun=true",
             "--set",
             "aiven.projects={a-pool,b-pool}",
         ],
@@ -219,12 +219,13 @@ def test_rendered_flags_are_accepted_by_the_operator_configuration(helm: str) ->
         assert cfg.health_probe_address is not None and cfg.health_probe_address.port == 8081
         if extra:
             assert cfg.leader_elect is False
-            assert cfg.orphan_sweep_dry_run is False
+            assert cfg.orphan_sweep_dry_run is True
             assert cfg.projects == ("a-pool", "b-pool")
         else:
             assert cfg.leader_elect is True
             assert cfg.leader_election_namespace == NAMESPACE
-            assert cfg.orphan_sweep_dry_run is True
+            assert cfg.orphan_sweep_dry_run is False
+            assert cfg.orphan_sweep_interval == 600.0
 
 
 def test_chart_crd_is_the_deploy_crd(helm: str, tmp_path: Path) -> None:
