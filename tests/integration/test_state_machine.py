@@ -91,7 +91,7 @@ maybe_fault = st.one_of(st.none(), faults())
 maybe_crash = st.one_of(st.none(), crashes())
 
 #: CI-friendly, but enough to exercise crashes and faults; RESILIENCE_EXAMPLES raises it locally.
-EXAMPLES = int(os.environ.get("RESILIENCE_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("RESILIENCE_EXAMPLES", "100"))
 STEPS = int(os.environ.get("RESILIENCE_STEPS", "25"))
 
 
