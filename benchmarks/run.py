@@ -216,7 +216,7 @@ def _processed(operator: Operator) -> float:
     try:
         return float(
             operator.metrics.value(
-                "aivenator_aiven_applications_processed_total", {"synchronization_state": "RolloutComplete"}
+                "aivenator_aiven_applications_processed", {"synchronization_state": "RolloutComplete"}
             )
         )
     except Exception:

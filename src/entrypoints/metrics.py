@@ -8,28 +8,87 @@ when the diff said Unchanged). Gauges are set from observed state, never increme
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 PREFIX = "aivenator"
 
-__all__ = ["CONTENT_TYPE_LATEST", "AivenObserver", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "AivenObserver", "LegacyCounter", "Metrics"]
+
+
+class _LegacyChild:
+    def __init__(self, parent: LegacyCounter, key: tuple[str, ...]) -> None:
+        self._parent = parent
+        self._key = key
+
+    def inc(self, amount: float = 1.0) -> None:
+        if amount < 0:
+            raise ValueError("counters only go up")
+        self._parent._add(self._key, amount)
+
+
+class LegacyCounter:
+    """A counter exposed under exactly its name, without the `_total` suffix.
+
+    The Go operator's counters (client_golang, text format 0.0.4) are named
+    `aivenator_aiven_applications_processed` and so on; prometheus_client always appends
+    `_total` to a Counter, which would break every existing dashboard and alert. This collector
+    writes the family as TYPE counter with samples under the bare name, as client_golang does.
+    Only the subset of the Counter API the operator uses is offered: `labels(**kw).inc(n)`.
+    """
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Iterable[str], registry: CollectorRegistry
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._labelnames = tuple(labelnames)
+        self._values: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def labels(self, **labels: str) -> _LegacyChild:
+        if set(labels) != set(self._labelnames):
+            raise ValueError(f"{self.name}: expected labels {self._labelnames}, got {tuple(labels)}")
+        return _LegacyChild(self, tuple(str(labels[n]) for n in self._labelnames))
+
+    def _add(self, key: tuple[str, ...], amount: float) -> None:
+        with self._lock:
+            self._values[key] = self._values.get(key, 0.0) + amount
+
+    def _family(self) -> Metric:
+        family = Metric(self.name, self.documentation, "counter")
+        # Metric strips a trailing "_total" from counter names; ours have none, so it is exact.
+        family.name = self.name
+        return family
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def collect(self) -> list[Metric]:
+        family = self._family()
+        with self._lock:
+            items = list(self._values.items())
+        for key, value in items:
+            family.add_sample(self.name, dict(zip(self._labelnames, key, strict=True)), value)
+        return [family]
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.applications_processed = Counter(
+        self.applications_processed = LegacyCounter(
             f"{PREFIX}_aiven_applications_processed",
             "AivenApplications reconciled, by resulting synchronization state",
             ["synchronization_state"],
             registry=r,
         )
-        self.applications_requeued = Counter(
+        self.applications_requeued = LegacyCounter(
             f"{PREFIX}_aiven_applications_requeued",
             "AivenApplications put back on the queue for another attempt, by reason",
             ["reason"],
@@ -41,13 +100,13 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=r,
         )
-        self.service_users_created = Counter(
+        self.service_users_created = LegacyCounter(
             f"{PREFIX}_service_users_created",
             "Aiven service users created by the operator",
             ["pool", "service"],
             registry=r,
         )
-        self.service_users_deleted = Counter(
+        self.service_users_deleted = LegacyCounter(
             f"{PREFIX}_service_users_deleted",
             "Aiven service users deleted by the operator",
             ["pool", "service"],
@@ -66,13 +125,13 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )
-        self.kubernetes_resources_written = Counter(
+        self.kubernetes_resources_written = LegacyCounter(
             f"{PREFIX}_kubernetes_resources_written",
             "Kubernetes objects created or patched by the operator",
             ["resource_type", "namespace"],
             registry=r,
         )
-        self.kubernetes_resources_deleted = Counter(
+        self.kubernetes_resources_deleted = LegacyCounter(
             f"{PREFIX}_kubernetes_resources_deleted",
             "Kubernetes objects deleted by the operator",
             ["resource_type", "namespace"],
@@ -123,6 +182,8 @@ class Metrics:
             registry=r,
         )
 
+        self._legacy = tuple(c for c in vars(self).values() if isinstance(c, LegacyCounter))
+
     def set_secrets_managed(self, per_namespace: Mapping[str, int]) -> None:
         """Replace the whole gauge so namespaces that lost their last Secret drop to absent."""
         self.secrets_managed.clear()
@@ -130,7 +191,14 @@ class Metrics:
             self.secrets_managed.labels(namespace=namespace).set(count)
 
     def exposition(self) -> bytes:
-        return bytes(generate_latest(self.registry))
+        text = bytes(generate_latest(self.registry))
+        # The 0.0.4 text writer names every counter family `<name>_total` in HELP/TYPE; the
+        # legacy counters' samples carry the bare name, so their metadata must too.
+        for legacy in self._legacy:
+            bare = legacy.name.encode()
+            text = text.replace(b"# HELP " + bare + b"_total ", b"# HELP " + bare + b" ")
+            text = text.replace(b"# TYPE " + bare + b"_total counter", b"# TYPE " + bare + b" counter")
+        return text
 
     def value(self, name: str, labels: Mapping[str, str] | None = None) -> float:
         """A sample's current value (0 when absent); for tests and the demo."""

@@ -106,7 +106,7 @@ def test_janitor_removes_unused_secrets_but_keeps_referenced_and_protected_ones(
     # Deleting went through the finalizer: the users of s4/s5 are gone from Aiven.
     assert (
         harness.operator.metrics.value(
-            "aivenator_service_users_deleted_total", {"pool": "dev-nais-dev", "service": "kafka"}
+            "aivenator_service_users_deleted", {"pool": "dev-nais-dev", "service": "kafka"}
         )
         == 2
     )

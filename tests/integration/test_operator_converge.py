@@ -80,14 +80,14 @@ def test_an_app_with_all_three_services_converges(harness: Harness) -> None:
     assert (harness.condition("app", "KafkaReady") or {})["status"] == "True"
     assert (
         harness.operator.metrics.value(
-            "aivenator_aiven_applications_processed_total", {"synchronization_state": "RolloutComplete"}
+            "aivenator_aiven_applications_processed", {"synchronization_state": "RolloutComplete"}
         )
         >= 1
     )
     assert harness.operator.metrics.value("aivenator_secrets_managed", {"namespace": NAMESPACE}) == 3
     created = sum(
         harness.operator.metrics.value(
-            "aivenator_service_users_created_total", {"pool": "dev-nais-dev", "service": s}
+            "aivenator_service_users_created", {"pool": "dev-nais-dev", "service": s}
         )
         for s in ("kafka", "opensearch-team-a-logs", "valkey-team-a-cache")
     )
@@ -156,8 +156,8 @@ def test_a_deleted_secret_is_recreated_and_its_user_deleted(harness: Harness) ->
     labels = {"pool": "dev-nais-dev", "service": "kafka"}
     # The finalizer deleted the Aiven user; the app still wants the Secret, so the same
     # generation's user was created again, with new credentials, and the Secret is back.
-    assert metrics.value("aivenator_service_users_deleted_total", labels) == 1
-    assert metrics.value("aivenator_service_users_created_total", labels) == 2
+    assert metrics.value("aivenator_service_users_deleted", labels) == 1
+    assert metrics.value("aivenator_service_users_created", labels) == 2
     deletes = harness.aiven.requests_matching("DELETE")
     assert any(user in r.path for r in deletes)
     recreated = harness.secret("app-kafka-1")

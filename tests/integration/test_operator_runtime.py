@@ -50,7 +50,7 @@ def test_probe_server_serves_metrics_health_and_readiness() -> None:
         status, body = get(server.url + "/metrics")
         assert status == 200
         assert (
-            'aivenator_aiven_applications_processed_total{synchronization_state="RolloutComplete"} 1.0'
+            'aivenator_aiven_applications_processed{synchronization_state="RolloutComplete"} 1.0'
             in body
         )
         assert get(server.url + "/healthz")[0] == 200
@@ -206,7 +206,7 @@ def test_running_operator_serves_metrics_and_probes_on_their_addresses() -> None
         assert operator.wait_until_idle(20)
         metrics_server, probe_server = operator.servers
         status, body = get(metrics_server.url + "/metrics")
-        assert status == 200 and "aivenator_aiven_applications_processed_total" in body
+        assert status == 200 and "aivenator_aiven_applications_processed" in body
         assert get(metrics_server.url + "/readyz") == (200, "ok\n")
         assert get(probe_server.url + "/readyz") == (200, "ok\n")
         assert get(probe_server.url + "/healthz")[0] == 200
