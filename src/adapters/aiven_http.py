@@ -101,6 +101,10 @@ def _version() -> str:
         return "0.0.0"
 
 
+#: Shortest wait for the request budget (seconds); see `_wait_for_budget`.
+_MIN_BUDGET_SLEEP = 0.001
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How hard one port call tries before answering with an error value.
@@ -761,7 +765,9 @@ class AivenHttp:
                 paused = self._budget.paused_until() > now
                 reason = "Aiven asked to wait" if paused else "client-side request budget spent"
                 return Throttled(retry_after=wait, message=f"{operation}: {reason}")
-            self._sleep(wait)
+            # Never a zero-length sleep: a float remainder far below the clock's resolution
+            # would otherwise spin this loop without time moving (seen with fake clocks).
+            self._sleep(max(wait, _MIN_BUDGET_SLEEP))
 
     def _request(
         self,

@@ -889,3 +889,42 @@ def test_logs_name_operation_path_template_status_and_attempt(aiven: AivenHttp, 
         e["operation"] == "ProjectKmsGetCA" and e["path"] == "/v1/project/{project}/kms/ca" for e in requests
     )
     assert all("duration" in e and "body" not in e for e in requests)
+
+
+class _RemainderBudget(RequestBudget):
+    """A bucket whose refill leaves a float remainder far below the clock's resolution."""
+
+    def __init__(self, start: float) -> None:
+        super().__init__(rate=None, burst=1)
+        self._start = start
+
+    def try_acquire(self, now: float) -> float:
+        return 1e-20 if now <= self._start else 0.0
+
+
+def test_a_sub_resolution_budget_wait_still_lets_time_move() -> None:
+    """A budget wait of a float remainder must not spin with a clock at 1e6 s.
+
+    1e6 + 1e-20 == 1e6, so a sleep of exactly the computed wait never moves a fake clock;
+    the adapter sleeps at least a millisecond.
+    """
+    now = [1_000_000.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        assert len(sleeps) < 100, "budget wait loop is spinning"
+        now[0] += seconds
+
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"certificate": "PEM"}))
+    aiven = AivenHttp(
+        "http://aiven.test",
+        "token",
+        transport=transport,
+        budget=_RemainderBudget(now[0]),
+        clock=lambda: now[0],
+        sleep=sleep,
+        secrets=SecretRegistry(),
+    )
+    assert aiven.project_ca("p") == Success("PEM")
+    assert sleeps == [0.001]
