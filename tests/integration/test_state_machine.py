@@ -106,12 +106,14 @@ class ResilienceMachine(RuleBasedStateMachine):
         #: delete itself since: the operator must never delete these.
         self.guarded: set[str] = set()
         self.fault_hits = 0
+        self.leader_kills = 0
 
     def teardown(self) -> None:
         try:
             # Every example ends settled and checked, whatever the rules drawn.
             self._settle_and_check()
             _event(f"crashes: {min(self.world.crashes, 3)}{'+' if self.world.crashes >= 3 else ''}")
+            _event(f"leader killed (standby took over): {'yes' if self.leader_kills else 'no'}")
             _event(f"replicas started: {min(len(self.world.replicas), 3)}")
             _event(f"Aiven faults that fired: {'none' if not self.fault_hits else 'some'}")
             _event(f"429s received: {'yes' if self._throttled() else 'no'}")
@@ -288,6 +290,7 @@ class ResilienceMachine(RuleBasedStateMachine):
     def kill_leader(self) -> None:
         leader = self.world.leader() or self.world.live()[0]
         self.world.kill(leader)
+        self.leader_kills += 1
         self.world.advance(20, step=5)  # the standby takes the Lease once it expired
 
     @rule(seconds=st.sampled_from((1, 5, 30, 120, 900, 3 * 3600)))
