@@ -162,7 +162,7 @@ def test_the_sweep_deletes_at_most_its_limit_per_run_and_says_what_and_why(world
     metrics = world.live()[0].operator.metrics
     labels = {"pool": PROJECT, "service": VALKEY_SERVICE[1]}
     assert metrics.value("aivenator_orphan_users_deleted_total", labels) == 25
-    assert metrics.value("aivenator_service_users_deleted_total", labels) == 25
+    assert metrics.value("aivenator_service_users_deleted", labels) == 25
     events = [e for e in world.kube.events() if e.get("reason") == "OrphanUserDeleted"]
     assert len(events) == 25
     assert all("no managed Secret refers to it" in e["message"] for e in events)
