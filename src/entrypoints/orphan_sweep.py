@@ -6,22 +6,25 @@ and the main project (OpenSearch, Valkey), listed with one request per project w
 adapter offers `list_services`. Without it (the port's minimum): every service a managed Secret
 names, every service a current AivenApplication targets, every service an earlier sweep of this
 process looked at, and the Kafka service candidates of every allowed project; then, after a
-restart, an OpenSearch or Valkey service nothing names any more is out of sight. Facts are read fresh (the adapter's
-cache is invalidated first): a stale list could hide a user deleted out of band.
+restart, an OpenSearch or Valkey service nothing names any more is out of sight. Facts are read
+fresh (single reads invalidate the adapter's cache first): a stale list could hide a user
+deleted out of band.
 
 Sweep decisions are `domain.orphans.plan_orphan_sweep`; the first-seen table lives in memory, so
 after a restart every user needs a full grace period again before it can be swept (errs towards
 sparing). Deletions are rate-limited (`max_deletions` per sweep; the rest wait for the next
-sweep) and each one says what and why in a log line, a metric and a Normal event on the
-operator's Lease object (orphans have no Kubernetes object of their own).
+sweep); for OpenSearch the user's ACL entry goes first. Each deletion says what and why in a log
+line, a metric and a Normal event on the operator's Lease object (orphans have no Kubernetes
+object of their own).
 
 Verification (part of every sweep, even in dry-run mode; also `verify()` alone, the `verify`
-work item): a managed Secret of a current application that records a user Aiven no longer has gets its application's
-`status.synchronizationHash` cleared, the documented way to force a full sync; the next pass
-recreates the user and rewrites the Secret. Cost: one `GET` per project (listing) or per managed
-service per sweep (independent of the number of applications), and one status write per application whose
-user actually went missing. It runs on the sweep's period, not on the resync's: the periodic
-resync stays free of Aiven requests (the steady-state promise).
+work item): a managed Secret of a current application that records a user Aiven no longer has
+gets its application's `status.synchronizationHash` cleared, the documented way to force a full
+sync; the next pass recreates the user and rewrites the Secret. Cost: one `GET` per project
+(listing) or per managed service per sweep, independent of the number of applications, and one
+status write per application whose user actually went missing. It runs on the sweep's period,
+not on the resync's: the periodic resync stays free of Aiven requests (the steady-state
+promise).
 """
 
 from __future__ import annotations
