@@ -53,11 +53,12 @@ from domain.kubernetes_port import (
 from domain.references import WORKLOAD_KINDS, WorkloadRefs, workload_refs
 
 from .kubernetes_common import (
+    add_finalizer,
     deep_copy,
-    edit_finalizers,
     format_micro_time,
     lease_body,
     lease_from,
+    remove_finalizer,
     selector_string,
 )
 
@@ -222,32 +223,14 @@ class KubernetesApi:
     def add_secret_finalizer(
         self, namespace: str, name: str, finalizer: str
     ) -> Result[KubeObject, KubeError]:
-        result = edit_finalizers(
-            self.get_secret,
-            self.patch_secret,
-            namespace,
-            name,
-            lambda current: current if finalizer in current else [*current, finalizer],
+        return add_finalizer(
+            self.get_secret, self.patch_secret, namespace, name, finalizer, f'secrets "{name}" not found'
         )
-        match result:
-            case Success(None):
-                return Failure(KubeNotFound(f'secrets "{name}" not found'))
-            case Success(obj) if obj is not None:
-                return Success(obj)
-            case Failure(error):
-                return Failure(error)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def remove_secret_finalizer(
         self, namespace: str, name: str, finalizer: str
     ) -> Result[KubeObject | None, KubeError]:
-        return edit_finalizers(
-            self.get_secret,
-            self.patch_secret,
-            namespace,
-            name,
-            lambda current: [f for f in current if f != finalizer],
-        )
+        return remove_finalizer(self.get_secret, self.patch_secret, namespace, name, finalizer)
 
     # ------------------------------------------------------------------ Workloads
 

@@ -158,3 +158,33 @@ def edit_finalizers(
             case Failure(error):
                 return Failure(error)
     return Failure(last)
+
+
+def add_finalizer(
+    get: Getter, patch: Patcher, namespace: str, name: str, finalizer: str, not_found: str
+) -> Result[KubeObject, KubeError]:
+    """Add ``finalizer`` if missing; a gone object is KubeNotFound(``not_found``)."""
+    result = edit_finalizers(
+        get,
+        patch,
+        namespace,
+        name,
+        lambda current: current if finalizer in current else [*current, finalizer],
+    )
+    match result:
+        case Success(None):
+            return Failure(KubeNotFound(not_found))
+        case Success(obj) if obj is not None:
+            return Success(obj)
+        case Failure(error):
+            return Failure(error)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def remove_finalizer(
+    get: Getter, patch: Patcher, namespace: str, name: str, finalizer: str
+) -> Result[KubeObject | None, KubeError]:
+    """Drop ``finalizer``; None: the object is gone (or went on this write)."""
+    return edit_finalizers(
+        get, patch, namespace, name, lambda current: [f for f in current if f != finalizer]
+    )
