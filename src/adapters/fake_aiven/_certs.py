@@ -31,15 +31,12 @@ class ClientCert:
     not_valid_after: datetime
 
 
-def make_project_ca(project: str, now: datetime, validity: timedelta = timedelta(days=3650)) -> ProjectCA:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Fake Aiven"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{project} Project CA"),
-        ]
-    )
-    cert = (
+def ca_builder(
+    name: x509.Name, key: ec.EllipticCurvePrivateKey, now: datetime, validity: timedelta
+) -> x509.CertificateBuilder:
+    """A self-signed CA certificate, not yet signed: valid from five minutes before ``now``
+    (clock skew) for ``validity``, marked CA and allowed to sign certificates and CRLs only."""
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -62,6 +59,19 @@ def make_project_ca(project: str, now: datetime, validity: timedelta = timedelta
             ),
             critical=True,
         )
+    )
+
+
+def make_project_ca(project: str, now: datetime, validity: timedelta = timedelta(days=3650)) -> ProjectCA:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Fake Aiven"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{project} Project CA"),
+        ]
+    )
+    cert = (
+        ca_builder(name, key, now, validity)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
