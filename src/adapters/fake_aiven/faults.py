@@ -29,7 +29,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,7 +49,7 @@ FaultKind = Literal[
 #: Aiven's real 429 message shape (aiven-api.md §2.1).
 RATE_LIMIT_MESSAGE = "The user has sent too many requests in a given amount of time: Rate limit {limit} exceeded - try again in {seconds}s"
 
-_PRE_KINDS = ("error", "throttle", "rate_limit", "timeout", "reset", "echo_canary")
+_PRE_KINDS: tuple[FaultKind, ...] = ("error", "throttle", "rate_limit", "timeout", "reset", "echo_canary")
 
 
 @dataclass
@@ -280,15 +280,11 @@ class FaultInjector:
         """Latency to add and the first failure rule that fires, consuming what fires."""
         latency = 0.0
         with self._lock:
-            for rule in self._rules:
-                if rule.kind != "latency" or rule.exhausted or not rule.matches(method, path):
-                    continue
+            for rule in self._live(("latency",), method, path):
                 if self._draw(rule):
                     rule.hits += 1
                     latency += rule.seconds
-            for rule in self._rules:
-                if rule.kind not in _PRE_KINDS or rule.exhausted or not rule.matches(method, path):
-                    continue
+            for rule in self._live(_PRE_KINDS, method, path):
                 if rule.kind == "rate_limit":
                     wait = self._spend(rule)
                     if wait is not None:
@@ -303,13 +299,8 @@ class FaultInjector:
     def after_success(self, method: str, path: str) -> Fault | None:
         """The commit-then-fail rule that turns this successful answer into a failure, if any."""
         with self._lock:
-            for rule in self._rules:
-                if (
-                    rule.kind == "commit_then_fail"
-                    and not rule.exhausted
-                    and rule.matches(method, path)
-                    and self._draw(rule)
-                ):
+            for rule in self._live(("commit_then_fail",), method, path):
+                if self._draw(rule):
                     rule.hits += 1
                     return rule
         return None
@@ -320,11 +311,14 @@ class FaultInjector:
     def lag_for(self, kind: Literal["user_lag", "password_lag"], method: str, path: str) -> int:
         """Reads to lag for a write that just succeeded (0 when no rule matches)."""
         with self._lock:
-            for rule in self._rules:
-                if rule.kind == kind and not rule.exhausted and rule.matches(method, path):
-                    rule.hits += 1
-                    return rule.reads
+            for rule in self._live((kind,), method, path):
+                rule.hits += 1
+                return rule.reads
         return 0
+
+    def _live(self, kinds: tuple[FaultKind, ...], method: str, path: str) -> Iterator[Fault]:
+        """Rules of these kinds that match the request and are not used up (hold the lock)."""
+        return (r for r in self._rules if r.kind in kinds and not r.exhausted and r.matches(method, path))
 
     def _draw(self, rule: Fault) -> bool:
         return rule.rate >= 1.0 or (rule.rate > 0.0 and self._rng.random() < rule.rate)
