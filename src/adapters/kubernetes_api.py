@@ -56,6 +56,7 @@ from .kubernetes_common import (
     add_finalizer,
     deep_copy,
     format_micro_time,
+    format_time,
     lease_body,
     lease_from,
     remove_finalizer,
@@ -274,7 +275,7 @@ class KubernetesApi:
         self, involved: ObjectRef, type: EventType, reason: str, message: str
     ) -> Result[None, KubeError]:
         now = datetime.now(UTC)
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = format_time(now)
         body = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -13,6 +13,8 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from domain.kubernetes_port import KubeConflict, KubeError, KubeNotFound, KubeObject, LabelSelector, Lease
+from domain.times import format_time as format_time
+from domain.times import parse_time as parse_time
 
 #: How often a finalizer edit re-reads after losing an optimistic-lock race before giving up.
 FINALIZER_EDIT_ATTEMPTS = 5
@@ -61,24 +63,8 @@ def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def format_time(moment: datetime) -> str:
-    """RFC 3339 seconds precision, as Kubernetes writes metadata timestamps."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def format_micro_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_MICROTIME)
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def lease_body(lease: Lease) -> KubeObject:

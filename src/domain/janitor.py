@@ -13,27 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from domain import labels
 from domain.application import AivenApplication
 from domain.references import WorkloadRefs
-
-
-def parse_time(value: object) -> datetime | None:
-    """An RFC 3339 time as a timezone-aware datetime (naive input is taken as UTC), else None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text[-1:] in ("z", "Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+from domain.times import parse_time as parse_time
 
 
 def _str_pairs(value: object) -> tuple[tuple[str, str], ...]:

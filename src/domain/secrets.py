@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from returns.result import Failure, Result, Success
@@ -25,6 +25,7 @@ from domain.application import AivenApplication
 from domain.facts import ServiceFacts, ServiceUser
 from domain.services import handler_for
 from domain.services.base import ApplyInput, RenderError, Section
+from domain.times import format_time as format_time
 
 AIVEN_SECRET_UPDATED = "AIVEN_SECRET_UPDATED"
 AIVEN_CA = "AIVEN_CA"
@@ -85,11 +86,6 @@ class Unchanged:
 
 
 SecretChange = Create | Update | Unchanged
-
-
-def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with second precision and `Z`, as the Go operator writes it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def decode_data(existing: Mapping[str, Any] | None) -> dict[str, bytes]:

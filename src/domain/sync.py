@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +29,7 @@ from domain.parse import spec_hash as spec_hash
 from domain.secrets import COMMON_DATA_KEYS, common_labels
 from domain.services import SERVICES
 from domain.services.base import Section
+from domain.times import format_time
 
 # The spec hash is computed by `domain.parse.spec_hash` when the application is parsed
 # (`AivenApplication.spec_hash`); it is re-exported here because the status records it.
@@ -168,7 +169,8 @@ def needs_sync(
         not_after = certs.get(section.secret_name)
         if not_after is not None and not_after - renewal_window <= now:
             return SyncReason(
-                SyncKind.CERT_RENEWAL, f"{section.secret_name}: certificate valid until {_rfc3339(not_after)}"
+                SyncKind.CERT_RENEWAL,
+                f"{section.secret_name}: certificate valid until {format_time(not_after)}",
             )
     return None
 
@@ -368,10 +370,6 @@ def status_from_dict(raw: Mapping[str, Any] | None) -> AppStatus:
     )
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True, slots=True)
 class _Desired:
     type: str
@@ -384,7 +382,7 @@ def _merge_conditions(
     desired: Sequence[_Desired], previous: AppStatus | None, now: datetime
 ) -> tuple[Condition, ...]:
     """Our conditions in our order (timestamps kept where nothing changed), then foreign ones."""
-    stamp = _rfc3339(now)
+    stamp = format_time(now)
     out: list[Condition] = []
     for d in desired:
         fresh = Condition(d.type, "True" if d.status else "False", d.reason, d.message, stamp, stamp)
@@ -436,7 +434,7 @@ def _finish(
         )
         != (prev.synchronization_hash, prev.synchronization_state, prev.synchronized_generation)
     ):
-        candidate = replace(candidate, synchronization_time=_rfc3339(now))
+        candidate = replace(candidate, synchronization_time=format_time(now))
     return candidate
 
 
@@ -498,7 +496,7 @@ def compute_status(
                 CERTIFICATE_RENEWAL,
                 renewed,
                 "Renewed" if renewed else "NotDue",
-                f"Kafka certificate valid until {_rfc3339(soonest)} ({days_left} days left)",
+                f"Kafka certificate valid until {format_time(soonest)} ({days_left} days left)",
             )
         )
     return _finish(

@@ -25,6 +25,7 @@ import httpx
 from adapters.fake_aiven._certs import ProjectCA, issue_client_cert, make_project_ca
 from adapters.fake_aiven.faults import RATE_LIMIT_MESSAGE, Fault, FaultInjector
 from adapters.fake_aiven.seed import DEFAULT_SEED, SERVICE_TYPES, Seed
+from domain.times import format_time
 
 if TYPE_CHECKING:
     from adapters.fake_aiven.server import FakeAivenServer
@@ -101,12 +102,6 @@ class _Fail(Exception):
 
 def error_body(status: int, message: str) -> JSON:
     return {"message": message, "errors": [{"message": message, "status": status}]}
-
-
-def rfc3339(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -536,7 +531,7 @@ class FakeAiven:
         )
         user["access_cert"] = cert.certificate_pem
         user["access_key"] = cert.key_pem
-        user["access_cert_not_valid_after_time"] = rfc3339(cert.not_valid_after)
+        user["access_cert_not_valid_after_time"] = format_time(cert.not_valid_after)
 
     def _create_user_route(self, p: str, s: str, path: str, body: bytes) -> Reply:
         svc = self._service(p, s)
@@ -778,8 +773,8 @@ class FakeAiven:
             "plan": "business-4",
             "cloud_name": "google-europe-north1",
             "project_vpc_id": "",
-            "create_time": rfc3339(svc.create_time),
-            "update_time": rfc3339(svc.update_time),
+            "create_time": format_time(svc.create_time),
+            "update_time": format_time(svc.update_time),
             "group_list": ["default"],
             "service_integrations": [],
             "termination_protection": False,
