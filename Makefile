@@ -15,7 +15,10 @@ $(VENV)/.installed: pyproject.toml requirements-dev.lock
 lint: install
 	$(VENV)/bin/ruff check src tests hack benchmarks
 
+# mypy cannot follow setuptools' package-dir mapping (aivenator -> src), so it reads the package
+# through a link made here.
 typecheck: install
+	mkdir -p .typecheck && ln -sfn ../src .typecheck/aivenator
 	$(VENV)/bin/mypy
 
 contracts: install

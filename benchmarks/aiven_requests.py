@@ -10,10 +10,10 @@ import sys
 import time
 from collections.abc import Callable
 
-from adapters.aiven_http import AivenHttp, RetryPolicy
-from adapters.fake_aiven.core import FakeAiven
-from adapters.redaction import SecretRegistry
-from domain.facts import OpenSearchRule, ValkeyAccessControl
+from aivenator.adapters.aiven_http import AivenHttp, RetryPolicy
+from aivenator.adapters.fakes.aiven.core import FakeAiven
+from aivenator.adapters.redaction import SecretRegistry
+from aivenator.domain.facts import OpenSearchRule, ValkeyAccessControl
 
 TOKEN = "bench-token-0123456789"
 PROJECT = "bench"

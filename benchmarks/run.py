@@ -38,19 +38,16 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO / "src") not in sys.path:
-    sys.path.insert(0, str(REPO / "src"))
 
+from aivenator.adapters.fakes.aiven import FakeAiven, FakeAivenServer  # noqa: E402
+from aivenator.adapters.fakes.kubernetes import FakeKubernetes  # noqa: E402
+from aivenator.adapters.redaction import SecretRegistry  # noqa: E402
+from aivenator.domain.parse import spec_hash  # noqa: E402
+from aivenator.entrypoints.config import OperatorConfig  # noqa: E402
+from aivenator.entrypoints.container import Container, build_container  # noqa: E402
+from aivenator.entrypoints.runtime.logging_setup import configure_logging  # noqa: E402
+from aivenator.entrypoints.runtime.operator import Operator  # noqa: E402
 from dependency_injector import providers  # noqa: E402
-
-from adapters.fake_aiven import FakeAiven, FakeAivenServer  # noqa: E402
-from adapters.fake_kubernetes import FakeKubernetes  # noqa: E402
-from adapters.redaction import SecretRegistry  # noqa: E402
-from domain.parse import spec_hash  # noqa: E402
-from entrypoints.config import OperatorConfig  # noqa: E402
-from entrypoints.container import Container, build_container  # noqa: E402
-from entrypoints.logging_setup import configure_logging  # noqa: E402
-from entrypoints.operator import Operator  # noqa: E402
 
 NAMESPACE = "bench"
 PROJECT = "dev-nais-dev"
@@ -353,7 +350,7 @@ def _clean(argv: list[str]) -> list[str]:
 
 def bench_memory(secrets: int, apps: int, pods: int, workers: int) -> bool:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     bare = subprocess.run(
         _clean(
             [

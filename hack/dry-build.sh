@@ -40,13 +40,13 @@ WHEEL=$(ls "$WORK"/wheels/aivenator-*.whl)
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
-want = {"domain", "adapters", "entrypoints"}
+want = {"aivenator"}
 assert want <= tops, f"missing packages: {want - tops}"
 assert not tops - want, f"unexpected top-level entries in the wheel: {sorted(tops - want)}"
 assert not any("/tests/" in n or n.startswith("tests/") for n in names), "tests are in the wheel"
 entry = next(n for n in names if n.endswith("entry_points.txt"))
 text = zipfile.ZipFile(sys.argv[1]).read(entry).decode()
-assert "aivenator = entrypoints.cli:main" in text, text
+assert "aivenator = aivenator.entrypoints.cli.main:main" in text, text
 PY
 
 log "fresh venv with the runtime lock (binary wheels only)"
@@ -72,7 +72,14 @@ log "every module of the installed packages imports"
 "$WORK/venv/bin/python" - <<'PY' || die "a module does not import from the installed wheel"
 import importlib, pkgutil, sys
 failed = []
-for top in ("domain", "adapters", "entrypoints"):
+for gone in ("domain", "adapters", "entrypoints"):
+    try:
+        importlib.import_module(gone)
+    except ModuleNotFoundError:
+        pass
+    else:
+        failed.append(f"the wheel installs a top-level {gone!r} package")
+for top in ("aivenator",):
     pkg = importlib.import_module(top)
     assert "site-packages" in pkg.__file__, pkg.__file__
     for info in pkgutil.walk_packages(pkg.__path__, top + "."):

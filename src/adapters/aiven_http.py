@@ -1,9 +1,9 @@
-"""The Aiven adapter: `domain.ports.AivenPort` over `httpx` (aiven-api.md §5, §8).
+"""The Aiven adapter: `aivenator.domain.ports.AivenPort` over `httpx` (aiven-api.md §5, §8).
 
 One instance is shared by every worker thread of the operator, so all state here (request
 budget, caches, ACL locks, counters) is thread-safe. What it does beyond plain HTTP calls:
 
-* classifies every outcome once into `domain.facts` error values; no httpx exception and no
+* classifies every outcome once into `aivenator.domain.facts` error values; no httpx exception and no
   response body leaves this module (messages are redacted and bounded);
 * retries inside one port call with exponential backoff and jitter, bounded by attempts per
   request and by a time budget per call; honours Retry-After exactly (a 429 pauses the shared
@@ -33,11 +33,9 @@ from urllib.parse import quote
 
 import httpx
 import structlog
-from returns.result import Failure, Result, Success
-
-from adapters.aiven_budget import RequestBudget
-from adapters.aiven_cache import SingleFlightCache
-from adapters.aiven_wire import (
+from aivenator.adapters.aiven_budget import RequestBudget
+from aivenator.adapters.aiven_cache import SingleFlightCache
+from aivenator.adapters.aiven_wire import (
     UnsupportedServiceType,
     WireError,
     access_control_body,
@@ -53,8 +51,8 @@ from adapters.aiven_wire import (
     unwrap,
     user_secrets,
 )
-from adapters.redaction import SecretRegistry, default_registry, redact_text
-from domain.facts import (
+from aivenator.adapters.redaction import SecretRegistry, default_registry, redact_text
+from aivenator.domain.facts import (
     AivenError,
     Conflict,
     NotFound,
@@ -68,7 +66,8 @@ from domain.facts import (
     Unavailable,
     ValkeyAccessControl,
 )
-from domain.names import BUILTIN_USERS
+from aivenator.domain.names import BUILTIN_USERS
+from returns.result import Failure, Result, Success
 
 #: (operation, status code or error class name, duration in seconds); wired by the operator to
 #: the `aivenator_aiven_latency` histogram.
@@ -243,7 +242,7 @@ class AivenHttp:
 
     def cached_service(self, project: str, service: str) -> ServiceFacts | None:
         """The service's facts if they are cached and fresh; never sends a request (for checks on
-        the steady-state path, such as exact drift detection in `domain.sync.needs_sync`)."""
+        the steady-state path, such as exact drift detection in `aivenator.domain.sync.needs_sync`)."""
         return self._facts.get((project, service))
 
     def _service(self, project: str, service: str, deadline: float) -> Result[ServiceFacts, AivenError]:
@@ -970,7 +969,7 @@ def _certificate(body: Any) -> str:
 
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the port (never runs)
-    from domain.ports import AivenFactsCache, AivenPort
+    from aivenator.domain.ports import AivenFactsCache, AivenPort
 
     def _conforms(adapter: AivenHttp) -> AivenPort:
         return adapter

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from domain.facts import (
+from aivenator.domain.facts import (
     Endpoint,
     OpenSearchAcl,
     OpenSearchAclConfig,

@@ -23,12 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from returns.result import Failure, Result, Success
-
-from domain.kubernetes_port import (
+from aivenator.domain.kubernetes_port import (
     AivenObjectKind,
     EventType,
     KubeAlreadyExists,
@@ -50,7 +45,11 @@ from domain.kubernetes_port import (
     WatchExpired,
     WatchItem,
 )
-from domain.references import WORKLOAD_KINDS, WorkloadRefs, workload_refs
+from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs, workload_refs
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from returns.result import Failure, Result, Success
 
 from .kubernetes_common import (
     add_finalizer,

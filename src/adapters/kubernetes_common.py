@@ -10,11 +10,17 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from aivenator.domain.kubernetes_port import (
+    KubeConflict,
+    KubeError,
+    KubeNotFound,
+    KubeObject,
+    LabelSelector,
+    Lease,
+)
+from aivenator.domain.times import format_time as format_time
+from aivenator.domain.times import parse_time as parse_time
 from returns.result import Failure, Result, Success
-
-from domain.kubernetes_port import KubeConflict, KubeError, KubeNotFound, KubeObject, LabelSelector, Lease
-from domain.times import format_time as format_time
-from domain.times import parse_time as parse_time
 
 #: How often a finalizer edit re-reads after losing an optimistic-lock race before giving up.
 FINALIZER_EDIT_ATTEMPTS = 5

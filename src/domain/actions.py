@@ -1,8 +1,8 @@
 """Actions as data: what the shell must do against Aiven to clean up after a Secret.
 
 Service handlers derive these from a Secret's labels and annotations alone
-(`domain.services.cleanup_actions`). Those annotations are tenant-writable, so an action is a
-*request*: the finalizer checks ownership (`domain.names.owner_matches`) and, when `requires`
+(`aivenator.domain.services.cleanup_actions`). Those annotations are tenant-writable, so an action is a
+*request*: the finalizer checks ownership (`aivenator.domain.names.owner_matches`) and, when `requires`
 is set, that the named `aiven.io` object exists in the Secret's own namespace before acting.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.facts import ServiceType
+from aivenator.domain.facts import ServiceType
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The AivenApplication as frozen values.
 
-`domain.parse.parse_application(raw, allowed_projects)` turns the plain dict the Kubernetes API
+`aivenator.domain.parse.parse_application(raw, allowed_projects)` turns the plain dict the Kubernetes API
 returns into an `AivenApplication` (or every problem at once); everything downstream works on
 these values only.
 """
@@ -55,7 +55,7 @@ class AivenApplication:
     expires_at: datetime | None
     deprecated_secret_name: str | None
     #: The spec as received (for hashing); a tuple of sorted JSON-ish items is not needed:
-    #: the hash is computed by `domain.sync.spec_hash` from the raw spec dict.
+    #: the hash is computed by `aivenator.domain.sync.spec_hash` from the raw spec dict.
     spec_hash: str
     status_hash: str | None
     deletion_requested: bool = False

@@ -1,15 +1,15 @@
 """The `aivenator audit` report: a read-only health check of managed Secrets and Aiven users.
 
-A purely computational module. The shell (`entrypoints.cmd_audit`) lists managed Secrets,
+A purely computational module. The shell (`aivenator.entrypoints.cli.cmd_audit`) lists managed Secrets,
 AivenApplications and workload references, asks Aiven about the services those name (plus the
 Kafka services of the allowed projects), reads Kafka certificate expiry from the Secrets, and
 calls `build_report`. The janitor's and the orphan sweep's own planners make the decisions, so
 the audit says exactly what the operator would do:
 
-- every managed Secret, what refers to it, and the janitor's verdict (`domain.janitor`);
+- every managed Secret, what refers to it, and the janitor's verdict (`aivenator.domain.janitor`);
 - Secrets the janitor would delete now, and why;
 - Aiven users in the managed services that match our naming scheme but that no managed Secret
-  names and no current application expects (`domain.orphans`, as a dry run with no grace);
+  names and no current application expects (`aivenator.domain.orphans`, as a dry run with no grace);
 - service users per service against a limit;
 - Kafka client certificates expiring within a window, with their namespace and application;
 - AivenApplications failing to synchronize (invalid spec, RolloutFailed, failure conditions).
@@ -25,22 +25,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aivenator.domain import labels
+from aivenator.domain.actions import DeleteServiceUser
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import ServiceFacts, ServiceType
+from aivenator.domain.finalizer import requested_actions
+from aivenator.domain.janitor import (
+    AppSecretRefs,
+    Deletion,
+    SecretView,
+    app_secret_refs_from_raw,
+    plan_cleanup,
+)
+from aivenator.domain.names import username_candidates
+from aivenator.domain.orphans import SpareReason, UserKey, plan_orphan_sweep
+from aivenator.domain.parse import parse_application
+from aivenator.domain.references import WorkloadRefs
+from aivenator.domain.services import all_sections
+from aivenator.domain.services.base import ServiceConfig
+from aivenator.domain.services.kafka import service_candidates
+from aivenator.domain.sync import AIVEN_FAILURE, LOCAL_FAILURE, READY, status_from_dict
 from returns.result import Failure, Success
-
-from domain import labels
-from domain.actions import DeleteServiceUser
-from domain.application import AivenApplication
-from domain.facts import ServiceFacts, ServiceType
-from domain.finalizer import requested_actions
-from domain.janitor import AppSecretRefs, Deletion, SecretView, app_secret_refs_from_raw, plan_cleanup
-from domain.names import username_candidates
-from domain.orphans import SpareReason, UserKey, plan_orphan_sweep
-from domain.parse import parse_application
-from domain.references import WorkloadRefs
-from domain.services import all_sections
-from domain.services.base import ServiceConfig
-from domain.services.kafka import service_candidates
-from domain.sync import AIVEN_FAILURE, LOCAL_FAILURE, READY, status_from_dict
 
 #: Problem categories, in report order; each has a threshold.
 CATEGORIES = (

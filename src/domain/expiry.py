@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from domain.application import AivenApplication
+from aivenator.domain.application import AivenApplication
 
 K = TypeVar("K")
 

@@ -1,13 +1,13 @@
 """Cleanup when a managed Secret is deleted (product spec section 6), with ownership checks.
 
 A purely computational module. The annotations on a Secret are tenant-writable, so the Aiven
-actions derived from them (`domain.services.cleanup_actions`) are requests, and each one is
+actions derived from them (`aivenator.domain.services.cleanup_actions`) are requests, and each one is
 checked here before the shell may execute it. An action is refused (with a reason) when:
 
-- the user is built in (`avnadmin`, `default`, ... see `domain.names.BUILTIN_USERS`);
+- the user is built in (`avnadmin`, `default`, ... see `aivenator.domain.names.BUILTIN_USERS`);
 - the Secret's `team` label is not its own namespace (the labels were tampered with);
 - the user does not belong to the Secret's namespace and `app` label under our naming rules
-  (`domain.names.owner_matches`): Kafka names embed a hash of namespace and app, OpenSearch names
+  (`aivenator.domain.names.owner_matches`): Kafka names embed a hash of namespace and app, OpenSearch names
   the namespace, Valkey names only the app;
 - for OpenSearch and Valkey, the service is not proven to belong to the Secret's namespace. User
   names alone cannot prove it (Valkey names carry no namespace at all, and `valkey-a-b-c` reads
@@ -30,14 +30,22 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain import labels
-from domain.actions import Action, RemoveOpenSearchAcl, RequiredObject
-from domain.facts import AivenError, Conflict, NotFound, Rejected, ServiceType, Throttled, Unavailable
-from domain.janitor import SecretView
-from domain.names import is_builtin, owner_matches
-from domain.outcomes import backoff
-from domain.services import cleanup_actions
-from domain.services.base import SecretMeta
+from aivenator.domain import labels
+from aivenator.domain.actions import Action, RemoveOpenSearchAcl, RequiredObject
+from aivenator.domain.facts import (
+    AivenError,
+    Conflict,
+    NotFound,
+    Rejected,
+    ServiceType,
+    Throttled,
+    Unavailable,
+)
+from aivenator.domain.janitor import SecretView
+from aivenator.domain.names import is_builtin, owner_matches
+from aivenator.domain.outcomes import backoff
+from aivenator.domain.services import cleanup_actions
+from aivenator.domain.services.base import SecretMeta
 
 _OBJECT_KINDS = {ServiceType.OPENSEARCH: labels.OPENSEARCH_KIND, ServiceType.VALKEY: labels.VALKEY_KIND}
 

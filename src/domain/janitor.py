@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from domain import labels
-from domain.application import AivenApplication
-from domain.references import WorkloadRefs
-from domain.times import parse_time as parse_time
+from aivenator.domain import labels
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.references import WorkloadRefs
+from aivenator.domain.times import parse_time as parse_time
 
 
 def _str_pairs(value: object) -> tuple[tuple[str, str], ...]:

@@ -10,8 +10,8 @@ Failures are values: every call returns a `returns` Result whose failure side is
 after yielding `WatchExpired` (410 Gone: list again) or `WatchBroken` (anything else: back off and
 watch again from the last resourceVersion seen).
 
-Both `adapters.kubernetes_api.KubernetesApi` (the real API server) and
-`adapters.fake_kubernetes.FakeKubernetes` (in memory) implement every role; the contract suite in
+Both `aivenator.adapters.kubernetes_api.KubernetesApi` (the real API server) and
+`aivenator.adapters.fakes.kubernetes.FakeKubernetes` (in memory) implement every role; the contract suite in
 `tests/integration/test_kubernetes_contract.py` runs the same cases against both.
 """
 
@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
+from aivenator.domain.references import WorkloadRefs
 from returns.result import Result
-
-from domain.references import WorkloadRefs
 
 #: One Kubernetes object as the API server sends it (JSON decoded, camelCase keys).
 KubeObject: TypeAlias = dict[str, Any]

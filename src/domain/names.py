@@ -37,8 +37,8 @@ import zlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from domain.application import Access
-from domain.facts import ServiceType
+from aivenator.domain.application import Access
+from aivenator.domain.facts import ServiceType
 
 MAX_USERNAME_LENGTH = 64
 _VALID_USERNAME = re.compile(r"^[A-Za-z0-9_][-._A-Za-z0-9]{0,63}$")
@@ -210,7 +210,7 @@ def owner_matches(service_type: ServiceType, username: str, namespace: str, app_
     Kafka names embed a hash of namespace and app, so the check is exact. OpenSearch names carry
     only the namespace (any app of the namespace matches) and Valkey names only the app name
     (any namespace matches): for those, the finalizer must also check that the Aiven service is
-    owned by the Secret's namespace (`domain.actions.RequiredObject`). Built-in users never match.
+    owned by the Secret's namespace (`aivenator.domain.actions.RequiredObject`). Built-in users never match.
     """
     if is_builtin(username) or not is_valid_username(username):
         return False

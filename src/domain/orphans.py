@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from domain.actions import Action, DeleteServiceUser, RemoveOpenSearchAcl
-from domain.facts import ServiceFacts, ServiceType
-from domain.finalizer import requested_actions
-from domain.janitor import SecretView
-from domain.names import is_builtin, matches_our_scheme
+from aivenator.domain.actions import Action, DeleteServiceUser, RemoveOpenSearchAcl
+from aivenator.domain.facts import ServiceFacts, ServiceType
+from aivenator.domain.finalizer import requested_actions
+from aivenator.domain.janitor import SecretView
+from aivenator.domain.names import is_builtin, matches_our_scheme
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from domain.facts import AivenError, Conflict, NotFound, Rejected, Throttled, Unavailable
-from domain.kubernetes_port import (
+from aivenator.domain.facts import AivenError, Conflict, NotFound, Rejected, Throttled, Unavailable
+from aivenator.domain.kubernetes_port import (
     KubeAlreadyExists,
     KubeConflict,
     KubeError,

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aivenator.domain.application import Access, AivenApplication, KafkaSpec, OpenSearchSpec, ValkeySpec
 from returns.result import Failure, Result, Success
-
-from domain.application import Access, AivenApplication, KafkaSpec, OpenSearchSpec, ValkeySpec
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _INSTANCE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -1,6 +1,6 @@
 """Ports: the roles the shell needs at real I/O edges. Adapters implement them.
 
-Only Protocols live here; the Kubernetes roles are in `domain.kubernetes_port`.
+Only Protocols live here; the Kubernetes roles are in `aivenator.domain.kubernetes_port`.
 Every method returns a `returns` Result whose failure side is an `AivenError` value; exceptions
 from an adapter mean a bug.
 """
@@ -10,9 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from returns.result import Result
-
-from domain.facts import (
+from aivenator.domain.facts import (
     AivenError,
     OpenSearchAclConfig,
     OpenSearchRule,
@@ -20,6 +18,7 @@ from domain.facts import (
     ServiceUser,
     ValkeyAccessControl,
 )
+from returns.result import Result
 
 
 class Clock(Protocol):

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from aivenator.domain import labels as L
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import ServiceFacts, ServiceUser
+from aivenator.domain.services import handler_for
+from aivenator.domain.services.base import ApplyInput, RenderError, Section
+from aivenator.domain.times import format_time as format_time
 from returns.result import Failure, Result, Success
-
-from domain import labels as L
-from domain.application import AivenApplication
-from domain.facts import ServiceFacts, ServiceUser
-from domain.services import handler_for
-from domain.services.base import ApplyInput, RenderError, Section
-from domain.times import format_time as format_time
 
 AIVEN_SECRET_UPDATED = "AIVEN_SECRET_UPDATED"
 AIVEN_CA = "AIVEN_CA"

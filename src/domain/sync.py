@@ -21,17 +21,17 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from domain import labels
-from domain.application import AivenApplication
-from domain.facts import ServiceFacts, ServiceType
-from domain.janitor import SecretView, parse_time
-from domain.parse import spec_hash as spec_hash
-from domain.secrets import COMMON_DATA_KEYS, common_labels
-from domain.services import SERVICES
-from domain.services.base import Section
-from domain.times import format_time
+from aivenator.domain import labels
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import ServiceFacts, ServiceType
+from aivenator.domain.janitor import SecretView, parse_time
+from aivenator.domain.parse import spec_hash as spec_hash
+from aivenator.domain.secrets import COMMON_DATA_KEYS, common_labels
+from aivenator.domain.services import SERVICES
+from aivenator.domain.services.base import Section
+from aivenator.domain.times import format_time
 
-# The spec hash is computed by `domain.parse.spec_hash` when the application is parsed
+# The spec hash is computed by `aivenator.domain.parse.spec_hash` when the application is parsed
 # (`AivenApplication.spec_hash`); it is re-exported here because the status records it.
 
 

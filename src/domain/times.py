@@ -1,7 +1,7 @@
 """RFC 3339 timestamps as Kubernetes and the Go operator write them (UTC, seconds, `Z`).
 
 One formatter and one lenient reader for times that come from the API server or our own
-annotations. Validating user input (`spec.expiresAt`) is stricter and lives in `domain.parse`.
+annotations. Validating user input (`spec.expiresAt`) is stricter and lives in `aivenator.domain.parse`.
 """
 
 from __future__ import annotations

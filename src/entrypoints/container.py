@@ -22,16 +22,15 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from aivenator.adapters.aiven_budget import RequestBudget
+from aivenator.adapters.aiven_http import AivenHttp
+from aivenator.entrypoints.config import Address, OperatorConfig
+from aivenator.entrypoints.runtime.health import HealthServer
+from aivenator.entrypoints.runtime.leader import LeaderElector
+from aivenator.entrypoints.runtime.logging_setup import get_logger
+from aivenator.entrypoints.runtime.operator import Operator
+from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 from dependency_injector import containers, providers
-
-from adapters.aiven_budget import RequestBudget
-from adapters.aiven_http import AivenHttp
-from entrypoints.config import Address, OperatorConfig
-from entrypoints.health import HealthServer
-from entrypoints.leader import LeaderElector
-from entrypoints.logging_setup import get_logger
-from entrypoints.metrics import AivenObserver, Metrics
-from entrypoints.operator import Operator
 
 
 def _utcnow() -> datetime:
@@ -49,7 +48,7 @@ def _settings(values: dict[str, Any]) -> OperatorConfig:
 
 
 def _real_kubernetes(kubeconfig: str | None) -> Any:
-    from adapters.kubernetes_api import KubernetesApi
+    from aivenator.adapters.kubernetes_api import KubernetesApi
 
     if kubeconfig:
         return KubernetesApi.from_kubeconfig(kubeconfig)
@@ -162,3 +161,13 @@ def build_container(config: OperatorConfig) -> Container:
     container = Container()
     container.config.from_dict(config_dict(config))
     return container
+
+
+def override(container: Container, **values: Any) -> None:
+    """Replace providers by fixed objects (`override(c, kubernetes=FakeKubernetes())`): how the
+    demo, tests and tooling swap an edge or a shell without importing the wiring library."""
+    for name, value in values.items():
+        provider = getattr(container, name, None)
+        if not isinstance(provider, providers.Provider):
+            raise AttributeError(f"the container has no provider {name!r}")
+        provider.override(providers.Object(value))

@@ -28,25 +28,24 @@ from typing import Any
 
 import httpx
 import structlog
+from aivenator.adapters.fakes.aiven import FakeAiven
+from aivenator.adapters.fakes.kubernetes import FakeKubernetes
+from aivenator.adapters.redaction import SecretRegistry
+from aivenator.domain import labels as L
+from aivenator.domain.actions import DeleteServiceUser
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import ServiceType
+from aivenator.domain.names import is_builtin, matches_our_scheme
+from aivenator.domain.parse import parse_application
+from aivenator.domain.references import POD_SPEC_PATHS
+from aivenator.domain.services import all_sections, cleanup_actions
+from aivenator.domain.services.base import SecretMeta, ServiceConfig
+from aivenator.entrypoints.config import OperatorConfig
+from aivenator.entrypoints.container import Container, build_container
+from aivenator.entrypoints.runtime.logging_setup import configure_logging
+from aivenator.entrypoints.runtime.operator import JANITOR, ORPHANS, Operator
 from dependency_injector import providers
 from returns.result import Failure, Success
-
-from adapters.fake_aiven import FakeAiven
-from adapters.fake_kubernetes import FakeKubernetes
-from adapters.redaction import SecretRegistry
-from domain import labels as L
-from domain.actions import DeleteServiceUser
-from domain.application import AivenApplication
-from domain.facts import ServiceType
-from domain.names import is_builtin, matches_our_scheme
-from domain.parse import parse_application
-from domain.references import POD_SPEC_PATHS
-from domain.services import all_sections, cleanup_actions
-from domain.services.base import SecretMeta, ServiceConfig
-from entrypoints.config import OperatorConfig
-from entrypoints.container import Container, build_container
-from entrypoints.logging_setup import configure_logging
-from entrypoints.operator import JANITOR, ORPHANS, Operator
 
 NAMESPACE = "team-a"
 OTHER_NAMESPACE = "team-b"

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aivenator.adapters.fakes.aiven._certs import ca_builder
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -40,8 +41,6 @@ from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-from adapters.fake_aiven._certs import ca_builder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"

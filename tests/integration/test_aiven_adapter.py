@@ -14,13 +14,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import structlog
+from aivenator.adapters.aiven_budget import RequestBudget
+from aivenator.adapters.aiven_http import AivenHttp, RetryPolicy
+from aivenator.adapters.fakes.aiven.core import FakeAiven
+from aivenator.adapters.redaction import SecretRegistry
+from aivenator.domain.facts import OpenSearchRule, Rejected, Throttled, Unavailable
 from returns.result import Failure, Success
-
-from adapters.aiven_budget import RequestBudget
-from adapters.aiven_http import AivenHttp, RetryPolicy
-from adapters.fake_aiven.core import FakeAiven
-from adapters.redaction import SecretRegistry
-from domain.facts import OpenSearchRule, Rejected, Throttled, Unavailable
 
 TOKEN = "integration-token-51ab7e"
 PROJECT = "proj"

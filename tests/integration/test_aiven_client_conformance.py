@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from aiven.client.client import AivenClient, Error
+from aivenator.adapters.fakes.aiven import REDACTED, FakeAiven, FakeAivenServer
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-
-from adapters.fake_aiven import REDACTED, FakeAiven, FakeAivenServer
 
 TOKEN = "conformance-token"
 P = "dev-nais-dev"

@@ -11,14 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from aivenator.adapters.aiven_http import AivenHttp
+from aivenator.adapters.fakes.aiven import FakeAiven
+from aivenator.domain.audit import CATEGORIES, AuditOptions, AuditReport, exceeded, report_dict
+from aivenator.domain.kubernetes_port import KubeUnavailable
+from aivenator.domain.names import kafka_username, valkey_username
+from aivenator.entrypoints.cli import cmd_audit
 from returns.result import Failure, Success
 
-from adapters.aiven_http import AivenHttp
-from adapters.fake_aiven import FakeAiven
-from domain.audit import CATEGORIES, AuditOptions, AuditReport, exceeded, report_dict
-from domain.kubernetes_port import KubeUnavailable
-from domain.names import kafka_username, valkey_username
-from entrypoints import cmd_audit
 from tests.integration.test_operator_harness import (
     NAMESPACE,
     TOKEN,

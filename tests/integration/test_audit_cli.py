@@ -98,7 +98,7 @@ def run_audit(server: RealApiserver, *extra: str) -> subprocess.CompletedProcess
         [
             sys.executable,
             "-m",
-            "entrypoints.cli",
+            "aivenator.entrypoints.cli.main",
             "audit",
             "--kubeconfig",
             str(server.kubeconfig_operator),

@@ -26,9 +26,9 @@ CREDENTIAL_KEYS = re.compile(r"^\s+(\S*(PASSWORD|PRIVATE_KEY|CERTIFICATE)\S*|cli
 
 def run_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])
+    env["PYTHONPATH"] = str(REPO)
     return subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", *args],
+        [sys.executable, "-m", "aivenator.entrypoints.cli.main", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -96,7 +96,7 @@ def test_the_benchmark_runs_in_smoke_mode() -> None:
 
 def run_cli_module(module: str, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])
+    env["PYTHONPATH"] = str(REPO)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO,

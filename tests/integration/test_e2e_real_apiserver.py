@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from aivenator.adapters.fakes.aiven import FakeAiven, FakeAivenServer
 from kubernetes import client as k8s
 from kubernetes.client import CoordinationV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from adapters.fake_aiven import FakeAiven, FakeAivenServer
 from tests.integration.real_apiserver import OPERATOR_NAMESPACE, RealApiserver
 
 pytestmark = pytest.mark.real_apiserver
@@ -112,7 +112,7 @@ class Operators:
         argv = [
             sys.executable,
             "-m",
-            "entrypoints.cli",
+            "aivenator.entrypoints.cli.main",
             "run",
             "--kubeconfig",
             str(self.server.kubeconfig_operator),
@@ -135,7 +135,7 @@ class Operators:
             *extra,
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIVENATOR_")}
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])
+        env["PYTHONPATH"] = str(REPO)
         log_path = self.workdir / f"operator-{name}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aivenator.adapters.fakes.aiven import FakeAiven, FakeAivenServer
 from cryptography import x509
-
-from adapters.fake_aiven import FakeAiven, FakeAivenServer
 
 TOKEN = "http-token"
 P = "dev-nais-dev"
@@ -150,12 +149,12 @@ def test_concurrent_clients_share_one_consistent_state(server: FakeAivenServer, 
 def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     seed = tmp_path / "seed.yaml"
     seed.write_text("projects:\n  cli-proj:\n    services:\n      cli-proj-kafka: {type: kafka}\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "entrypoints.cli",
+            "aivenator.entrypoints.cli.main",
             "fake-aiven",
             "--port",
             "0",

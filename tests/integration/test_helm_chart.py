@@ -190,9 +190,8 @@ def test_pod_is_locked_down(helm: str) -> None:
 def test_rendered_flags_are_accepted_by_the_operator_configuration(helm: str) -> None:
     import argparse
 
+    from aivenator.entrypoints import config as operator_config
     from returns.result import Success
-
-    from entrypoints import config as operator_config
 
     for extra in (
         [],
@@ -701,7 +700,7 @@ def test_every_value_is_documented_in_the_chart_readme() -> None:
 
 
 def test_every_operator_flag_is_documented_in_the_install_guide() -> None:
-    from entrypoints import config as operator_config
+    from aivenator.entrypoints import config as operator_config
 
     guide = (REPO / "docs" / "install.md").read_text()
     flags = [flag for flag, *_ in operator_config._FLAGS]
@@ -712,7 +711,7 @@ def test_every_operator_flag_is_documented_in_the_install_guide() -> None:
 def test_alerts_use_only_metrics_and_labels_the_operator_exports(helm: str) -> None:
     import re
 
-    from entrypoints.metrics import LegacyCounter, Metrics
+    from aivenator.entrypoints.shells.metrics import LegacyCounter, Metrics
 
     metrics = Metrics()
     exposed: set[str] = set()

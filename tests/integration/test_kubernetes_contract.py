@@ -1,6 +1,6 @@
 """One contract for the Kubernetes port, run against the in-memory fake and a real API server.
 
-Every case runs three times: `fake` (adapters.fake_kubernetes), `real-admin` (the real adapter
+Every case runs three times: `fake` (aivenator.adapters.fakes.kubernetes), `real-admin` (the real adapter
 with a system:masters token) and `real-operator` (the real adapter with the operator's service
 account token, so deploy/rbac.yaml must grant every verb the port uses). Test setup that the
 operator itself never does (namespaces, AivenApplications, workloads, Aiven objects, reading
@@ -28,11 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import pytest
-from returns.result import Failure, Success
-
-from adapters.fake_kubernetes import FakeKubernetes
-from adapters.kubernetes_api import KubernetesApi
-from domain.kubernetes_port import (
+from aivenator.adapters.fakes.kubernetes import FakeKubernetes
+from aivenator.adapters.kubernetes_api import KubernetesApi
+from aivenator.domain.kubernetes_port import (
     MANAGED_SECRETS,
     KubeAlreadyExists,
     KubeConflict,
@@ -50,7 +48,9 @@ from domain.kubernetes_port import (
     WatchExpired,
     WatchItem,
 )
-from domain.references import WorkloadRefs
+from aivenator.domain.references import WorkloadRefs
+from returns.result import Failure, Success
+
 from tests.integration.real_apiserver import OPERATOR_NAMESPACE, RealApiserver
 
 T = TypeVar("T")
@@ -312,7 +312,7 @@ def test_only_secrets_matching_the_selector_are_listed(backend: Backend, ns: str
 
 
 def test_lists_are_complete_across_pages(backend: Backend, ns: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("adapters.kubernetes_api.LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr("aivenator.adapters.kubernetes_api.LIST_PAGE_SIZE", 2)
     for i in range(5):
         backend.port.create_secret(managed_secret(ns, f"s{i}")).unwrap()
     listed = backend.port.list_secrets(MANAGED_SECRETS, namespace=ns).unwrap()
@@ -796,7 +796,7 @@ def test_api_server_answers_are_classified_once(
     status: int, body: dict[str, str] | None, headers: dict[str, str], expected: object
 ) -> None:
     """No server needed: the real adapter's mapping from HTTP status to error values."""
-    from adapters.kubernetes_api import _status_error
+    from aivenator.adapters.kubernetes_api import _status_error
 
     data = json.dumps({"kind": "Status", **body}).encode() if body is not None else b"<html>oops</html>"
     assert _status_error(status, data, headers) == expected

@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from aivenator.entrypoints.runtime.operator import JANITOR
 
-from entrypoints.operator import JANITOR
 from tests.integration.harness import (
     NAMESPACE,
     OPENSEARCH_SERVICE,

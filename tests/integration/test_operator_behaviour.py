@@ -8,10 +8,10 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from aivenator.domain.kubernetes_port import Lease
 from dependency_injector import providers
 from returns.result import Success
 
-from domain.kubernetes_port import Lease
 from tests.integration.test_operator_harness import (
     NAMESPACE,
     TOKEN,
@@ -392,7 +392,7 @@ def test_threaded_operator_converges_and_stops_cleanly() -> None:
 
 
 def test_a_name_recorded_by_another_application_is_not_reused(harness: Harness) -> None:
-    from domain.names import kafka_username
+    from aivenator.domain.names import kafka_username
 
     # Another application's Secret already records the name this app would get (generation 1).
     wanted = kafka_username(NAMESPACE, "app", 1).name
@@ -427,7 +427,7 @@ def test_a_name_recorded_by_another_application_is_not_reused(harness: Harness) 
 
 
 def test_orphan_sweep_deletes_only_unreferenced_users_of_our_scheme_after_the_grace_period() -> None:
-    from domain.names import kafka_username
+    from aivenator.domain.names import kafka_username
 
     h = build(make_config(orphan_grace_period=600.0, orphan_sweep_dry_run=False))
     try:
@@ -454,7 +454,7 @@ def test_orphan_sweep_deletes_only_unreferenced_users_of_our_scheme_after_the_gr
 
 
 def test_orphan_sweep_in_dry_run_deletes_nothing() -> None:
-    from domain.names import kafka_username
+    from aivenator.domain.names import kafka_username
 
     h = build(make_config(orphan_grace_period=0.0, orphan_sweep_dry_run=True))
     try:

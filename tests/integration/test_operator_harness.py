@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 import structlog
+from aivenator.adapters.fakes.aiven import FakeAiven
+from aivenator.adapters.fakes.kubernetes import FakeKubernetes
+from aivenator.adapters.redaction import SecretRegistry
+from aivenator.entrypoints.config import OperatorConfig
+from aivenator.entrypoints.container import Container, build_container
+from aivenator.entrypoints.runtime.logging_setup import configure_logging
+from aivenator.entrypoints.runtime.operator import Operator
 from dependency_injector import providers
-
-from adapters.fake_aiven import FakeAiven
-from adapters.fake_kubernetes import FakeKubernetes
-from adapters.redaction import SecretRegistry
-from entrypoints.config import OperatorConfig
-from entrypoints.container import Container, build_container
-from entrypoints.logging_setup import configure_logging
-from entrypoints.operator import Operator
 
 NAMESPACE = "team-a"
 TOKEN = "test-token-for-the-simulator-0123456789"

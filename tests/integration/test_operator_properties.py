@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from aivenator.domain.names import is_builtin
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from domain.names import is_builtin
 from tests.integration.test_operator_harness import (
     NAMESPACE,
     TOKEN,

@@ -12,8 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from entrypoints.health import HealthServer
-from entrypoints.metrics import Metrics
+from aivenator.entrypoints.runtime.health import HealthServer
+from aivenator.entrypoints.shells.metrics import Metrics
+
 from tests.integration.test_operator_harness import (
     NAMESPACE,
     TOKEN,
@@ -118,7 +119,7 @@ def _aivenator(*args: str, env: dict[str, str] | None = None) -> subprocess.Pope
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AIVENATOR_")}
     environment.update(env or {})
     return subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "run", *args],
+        [sys.executable, "-m", "aivenator.entrypoints.cli.main", "run", *args],
         cwd=REPO,
         env=environment,
         stdout=subprocess.PIPE,
@@ -188,9 +189,8 @@ def test_run_shuts_down_gracefully_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_running_operator_serves_metrics_and_probes_on_their_addresses() -> None:
+    from aivenator.entrypoints.config import Address
     from dependency_injector import providers
-
-    from entrypoints.config import Address
 
     h = build(
         make_config(metrics_address=Address("127.0.0.1", 0), health_probe_address=Address("127.0.0.2", 0))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.fake_kubernetes import FakeKubernetes
-from domain.kubernetes_port import KubeUnavailable
-from entrypoints.watch_loop import Informer, object_key, object_version
+from aivenator.adapters.fakes.kubernetes import FakeKubernetes
+from aivenator.domain.kubernetes_port import KubeUnavailable
+from aivenator.entrypoints.runtime.watch_loop import Informer, object_key, object_version
 
 
 def secret(name: str, value: str = "YQ==") -> dict[str, Any]:

@@ -142,7 +142,7 @@ def test_the_orphan_sweep_also_repairs_users_deleted_out_of_band() -> None:
 
 
 def orphan_names(count: int) -> list[str]:
-    from domain.names import valkey_username
+    from aivenator.domain.names import valkey_username
 
     return [valkey_username(f"gone{i}", 1, None).name for i in range(count)]
 

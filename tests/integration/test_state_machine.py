@@ -26,12 +26,12 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from aivenator.domain import labels as L
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from domain import labels as L
 from tests.integration.harness import (
     CONTAINER_LISTS,
     NAMESPACE,

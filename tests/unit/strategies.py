@@ -7,18 +7,17 @@ import datetime as dt
 from functools import cache
 from typing import Any
 
+from aivenator.domain.application import Access, AivenApplication
+from aivenator.domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceUser
+from aivenator.domain.parse import parse_application
+from aivenator.domain.secrets import SectionInput
+from aivenator.domain.services import all_sections
+from aivenator.domain.services.base import ServiceConfig
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import strategies as st
-
-from domain.application import Access, AivenApplication
-from domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceUser
-from domain.parse import parse_application
-from domain.secrets import SectionInput
-from domain.services import all_sections
-from domain.services.base import ServiceConfig
 
 ALLOWED_PROJECTS = frozenset({"dev-nais-dev", "nav-prod"})
 MAIN_PROJECT = "dev-nais-dev"

@@ -14,13 +14,11 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from returns.result import Failure, Success
-
-from adapters.aiven_budget import RequestBudget
-from adapters.aiven_http import AivenHttp, RetryPolicy
-from adapters.fake_aiven.core import FakeAiven, Reply
-from adapters.redaction import SecretRegistry
-from domain.facts import (
+from aivenator.adapters.aiven_budget import RequestBudget
+from aivenator.adapters.aiven_http import AivenHttp, RetryPolicy
+from aivenator.adapters.fakes.aiven.core import FakeAiven, Reply
+from aivenator.adapters.redaction import SecretRegistry
+from aivenator.domain.facts import (
     Conflict,
     NotFound,
     OpenSearchRule,
@@ -30,7 +28,8 @@ from domain.facts import (
     Unavailable,
     ValkeyAccessControl,
 )
-from domain.ports import AivenPort
+from aivenator.domain.ports import AivenPort
+from returns.result import Failure, Success
 
 TOKEN = "unit-test-token-7f3a9c"
 PROJECT = "proj"

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import httpx
+from aivenator.adapters.aiven_http import RetryPolicy
+from aivenator.adapters.fakes.aiven.core import FakeAiven
+from aivenator.domain.facts import OpenSearchAcl, OpenSearchRule, Rejected
 from returns.result import Failure, Success
 
-from adapters.aiven_http import RetryPolicy
-from adapters.fake_aiven.core import FakeAiven
-from domain.facts import OpenSearchAcl, OpenSearchRule, Rejected
 from tests.unit.test_aiven_http import PROJECT, TOKEN, FakeTime, make_adapter, make_fake
 
 RW = (OpenSearchRule("_*", "readwrite"), OpenSearchRule("*", "readwrite"))

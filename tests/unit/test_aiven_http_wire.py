@@ -7,10 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from adapters.aiven_wire import (
+from aivenator.adapters.aiven_wire import (
     WireError,
     credentials_complete,
     parse_service,
@@ -19,7 +16,9 @@ from adapters.aiven_wire import (
     same_access_control,
     user_secrets,
 )
-from domain.facts import Endpoint, ServiceType, ServiceUser, ValkeyAccessControl
+from aivenator.domain.facts import Endpoint, ServiceType, ServiceUser, ValkeyAccessControl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 component = st.fixed_dictionaries(
     {

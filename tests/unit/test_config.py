@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from returns.result import Failure, Success
-
-from entrypoints.config import (
+from aivenator.entrypoints.config import (
     Address,
     OperatorConfig,
     add_arguments,
@@ -19,6 +15,9 @@ from entrypoints.config import (
     parse_address,
     parse_duration,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from returns.result import Failure, Success
 
 TOKEN = "tok-very-secret-1234567890"
 

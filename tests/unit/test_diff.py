@@ -8,11 +8,8 @@ import copy
 import datetime as dt
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain import labels as L
-from domain.secrets import (
+from aivenator.domain import labels as L
+from aivenator.domain.secrets import (
     Create,
     DesiredSecret,
     Unchanged,
@@ -22,6 +19,9 @@ from domain.secrets import (
     diff,
     render_secrets,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.strategies import foreign_keys, parse_valid, raw_applications, section_inputs
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)

@@ -6,13 +6,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.expiry import expired, next_wakeup, renewal_time
+from aivenator.domain.parse import parse_application
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Success
 
-from domain.application import AivenApplication
-from domain.expiry import expired, next_wakeup, renewal_time
-from domain.parse import parse_application
 from tests.unit.workload_strategies import moments, raw_applications
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

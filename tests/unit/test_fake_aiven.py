@@ -10,13 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+from aivenator.adapters.fakes.aiven import REDACTED, FakeAiven
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from adapters.fake_aiven import REDACTED, FakeAiven
 
 TOKEN = "test-token"
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)

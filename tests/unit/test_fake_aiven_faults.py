@@ -6,8 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from adapters.fake_aiven import FakeAiven, parse_rate_limit
+from aivenator.adapters.fakes.aiven import FakeAiven, parse_rate_limit
 
 TOKEN = "test-token"
 P = "dev-nais-dev"

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from adapters.fake_aiven import DEFAULT_SEED, FakeAiven, Seed, load_seed
-from entrypoints import cmd_fake_aiven
+from aivenator.adapters.fakes.aiven import DEFAULT_SEED, FakeAiven, Seed, load_seed
+from aivenator.entrypoints.cli import cmd_fake_aiven
 
 
 def test_default_seed_is_what_the_docs_promise() -> None:

@@ -9,13 +9,9 @@ import base64
 import threading
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from returns.result import Failure, Success
-
-from adapters.fake_kubernetes import FakeKubernetes
-from adapters.kubernetes_common import merge_patch
-from domain.kubernetes_port import (
+from aivenator.adapters.fakes.kubernetes import FakeKubernetes
+from aivenator.adapters.kubernetes_common import merge_patch
+from aivenator.domain.kubernetes_port import (
     MANAGED_SECRETS,
     KubeConflict,
     KubeGone,
@@ -27,6 +23,9 @@ from domain.kubernetes_port import (
     WatchEvent,
     WatchExpired,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from returns.result import Failure, Success
 
 
 class FixedClock:

@@ -5,14 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain import labels
-from domain.actions import DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
-from domain.application import Access
-from domain.facts import NotFound, Rejected, ServiceType, Throttled, Unavailable
-from domain.finalizer import (
+from aivenator.domain import labels
+from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
+from aivenator.domain.application import Access
+from aivenator.domain.facts import NotFound, Rejected, ServiceType, Throttled, Unavailable
+from aivenator.domain.finalizer import (
     ActionResult,
     RefusalReason,
     RemoveFinalizer,
@@ -22,8 +19,17 @@ from domain.finalizer import (
     plan_finalizer,
     required_objects,
 )
-from domain.janitor import SecretView, secret_view
-from domain.names import BUILTIN_USERS, is_builtin, kafka_username, opensearch_username, valkey_username
+from aivenator.domain.janitor import SecretView, secret_view
+from aivenator.domain.names import (
+    BUILTIN_USERS,
+    is_builtin,
+    kafka_username,
+    opensearch_username,
+    valkey_username,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.workload_strategies import APP_NAMES, INSTANCES, NAMESPACES, rendered_example
 
 POOL = "dev-nais-dev"

@@ -5,12 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from returns.result import Success
-
-from domain import labels
-from domain.janitor import (
+from aivenator.domain import labels
+from aivenator.domain.janitor import (
     AppSecretRefs,
     CleanupPlan,
     DeleteReason,
@@ -21,8 +17,12 @@ from domain.janitor import (
     plan_cleanup,
     secret_view,
 )
-from domain.parse import parse_application
-from domain.references import WorkloadRefs, workload_refs
+from aivenator.domain.parse import parse_application
+from aivenator.domain.references import WorkloadRefs, workload_refs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from returns.result import Success
+
 from tests.unit.workload_strategies import (
     GeneratedSecret,
     GeneratedWorkload,

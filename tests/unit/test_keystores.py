@@ -6,9 +6,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from aivenator.domain import keystores
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from domain import keystores
 from tests.unit.strategies import tls_material
 
 

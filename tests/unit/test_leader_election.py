@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from returns.result import Failure, Result, Success
-
-from domain.kubernetes_port import (
+from aivenator.domain.kubernetes_port import (
     KubeAlreadyExists,
     KubeConflict,
     KubeError,
@@ -15,7 +13,8 @@ from domain.kubernetes_port import (
     KubeUnavailable,
     Lease,
 )
-from entrypoints.leader import LeaderElector
+from aivenator.entrypoints.runtime.leader import LeaderElector
+from returns.result import Failure, Result, Success
 
 
 class Clocks:

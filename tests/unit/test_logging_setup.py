@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
-
-from adapters.redaction import SecretRegistry
-from entrypoints.logging_setup import configure_logging, get_logger
+from aivenator.adapters.redaction import SecretRegistry
+from aivenator.entrypoints.runtime.logging_setup import configure_logging, get_logger
 
 TOKEN = "tok_abcdefghijklmnopqrstuvwxyz0123"
 PASSWORD = "AVNS_s3cretPassw0rdValue"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from entrypoints.metrics import Metrics
+from aivenator.entrypoints.shells.metrics import Metrics
 
 GO_COUNTERS = {
     "aivenator_aiven_applications_processed": {"synchronization_state": "RolloutComplete"},

@@ -5,12 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain.application import Access
-from domain.facts import ServiceType
-from domain.names import (
+from aivenator.domain.application import Access
+from aivenator.domain.facts import ServiceType
+from aivenator.domain.names import (
     access_suffix,
     first_free,
     is_valid_username,
@@ -23,6 +20,9 @@ from domain.names import (
     username_candidates,
     valkey_username,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.strategies import app_names, dns_labels
 
 AIVEN_NAME = re.compile(r"^[A-Za-z0-9_][-._A-Za-z0-9]{0,63}$")

@@ -6,15 +6,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain import labels
-from domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
-from domain.application import Access
-from domain.facts import ServiceFacts, ServiceType
-from domain.janitor import SecretView, secret_view
-from domain.names import (
+from aivenator.domain import labels
+from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
+from aivenator.domain.application import Access
+from aivenator.domain.facts import ServiceFacts, ServiceType
+from aivenator.domain.janitor import SecretView, secret_view
+from aivenator.domain.names import (
     BUILTIN_USERS,
     is_builtin,
     kafka_username,
@@ -22,7 +19,10 @@ from domain.names import (
     opensearch_username,
     valkey_username,
 )
-from domain.orphans import SpareReason, UserKey, plan_orphan_sweep, referenced_users
+from aivenator.domain.orphans import SpareReason, UserKey, plan_orphan_sweep, referenced_users
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.workload_strategies import APP_NAMES, NAMESPACES, rendered_example
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

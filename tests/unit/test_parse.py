@@ -6,11 +6,11 @@ import copy
 import datetime as dt
 from typing import Any
 
+from aivenator.domain.application import Access
+from aivenator.domain.parse import InvalidSpec, ParsedApplication, parse_application, spec_hash
 from hypothesis import given, settings
 from returns.result import Failure, Success
 
-from domain.application import Access
-from domain.parse import InvalidSpec, ParsedApplication, parse_application, spec_hash
 from tests.unit.strategies import ALLOWED_PROJECTS, invalid_applications, raw_applications
 
 

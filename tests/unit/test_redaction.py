@@ -3,10 +3,9 @@ from __future__ import annotations
 import json
 import threading
 
+from aivenator.adapters.redaction import MASK, RedactingProcessor, SecretRegistry, redact_text, redact_value
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-
-from adapters.redaction import MASK, RedactingProcessor, SecretRegistry, redact_text, redact_value
 
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
 CERT = "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIUYz\n-----END CERTIFICATE-----"

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain.references import (
+from aivenator.domain.references import (
     WORKLOAD_KINDS,
     WorkloadRefs,
     pod_spec_of,
@@ -15,6 +12,9 @@ from domain.references import (
     secret_names_in_pod_spec,
     workload_refs,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.workload_strategies import GeneratedWorkload, pod_specs, workloads, wrap_pod_spec
 
 FULL_POD_SPEC: dict[str, Any] = {

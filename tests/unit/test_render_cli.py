@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-
-from domain import keystores
-from entrypoints.cli import main
+from aivenator.domain import keystores
+from aivenator.entrypoints.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 FACTS = str(EXAMPLES / "facts.yaml")

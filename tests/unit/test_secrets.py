@@ -6,13 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from domain import keystores
-from domain import labels as L
-from domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceUser
-from domain.secrets import (
+from aivenator.domain import keystores
+from aivenator.domain import labels as L
+from aivenator.domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceUser
+from aivenator.domain.secrets import (
     DesiredSecret,
     SectionInput,
     Unchanged,
@@ -22,7 +19,10 @@ from domain.secrets import (
     render_secret,
     render_secrets,
 )
-from domain.services import all_sections
+from aivenator.domain.services import all_sections
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.strategies import parse_valid, raw_applications, section_inputs, tls_material
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from aivenator.domain import labels as L
+from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import Endpoint, OpenSearchRule, ServiceFacts, ServiceType, ServiceUser
+from aivenator.domain.services import SERVICES, all_sections, cleanup_actions, handler_for
+from aivenator.domain.services.base import ApplyInput, SecretMeta
+from aivenator.domain.services.valkey import env_suffix
 from returns.result import Failure
 
-from domain import labels as L
-from domain.actions import DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
-from domain.application import AivenApplication
-from domain.facts import Endpoint, OpenSearchRule, ServiceFacts, ServiceType, ServiceUser
-from domain.services import SERVICES, all_sections, cleanup_actions, handler_for
-from domain.services.base import ApplyInput, SecretMeta
-from domain.services.valkey import env_suffix
 from tests.unit.strategies import CONFIG, parse_valid, tls_material
 
 

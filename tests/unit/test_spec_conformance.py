@@ -15,19 +15,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceUser
+from aivenator.domain.janitor import Deletion, Kept, plan_cleanup, secret_view
+from aivenator.domain.names import access_suffix, is_valid_username, shorten
+from aivenator.domain.parse import parse_application
+from aivenator.domain.secrets import Create, SectionInput, as_existing, diff, render_secret, to_manifest
+from aivenator.domain.services import SERVICES, all_sections, cleanup_actions
+from aivenator.domain.services.base import SecretMeta, Section, ServiceConfig
+from aivenator.domain.sync import needs_sync
 from cryptography.hazmat.primitives.serialization import pkcs12
 from returns.result import Failure, Success
 
-from domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
-from domain.application import AivenApplication
-from domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceUser
-from domain.janitor import Deletion, Kept, plan_cleanup, secret_view
-from domain.names import access_suffix, is_valid_username, shorten
-from domain.parse import parse_application
-from domain.secrets import Create, SectionInput, as_existing, diff, render_secret, to_manifest
-from domain.services import SERVICES, all_sections, cleanup_actions
-from domain.services.base import SecretMeta, Section, ServiceConfig
-from domain.sync import needs_sync
 from tests.unit.strategies import tls_material
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)

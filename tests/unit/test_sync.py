@@ -8,13 +8,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from returns.result import Success
-
-from domain import labels
-from domain.application import AivenApplication
-from domain.facts import (
+from aivenator.domain import labels
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import (
     Conflict,
     Endpoint,
     NotFound,
@@ -24,8 +20,8 @@ from domain.facts import (
     Throttled,
     Unavailable,
 )
-from domain.janitor import SecretView, secret_view
-from domain.kubernetes_port import (
+from aivenator.domain.janitor import SecretView, secret_view
+from aivenator.domain.kubernetes_port import (
     KubeAlreadyExists,
     KubeConflict,
     KubeForbidden,
@@ -34,7 +30,7 @@ from domain.kubernetes_port import (
     KubeNotFound,
     KubeUnavailable,
 )
-from domain.outcomes import (
+from aivenator.domain.outcomes import (
     BACKOFF_CAP_SECONDS,
     Done,
     Invalid,
@@ -45,8 +41,8 @@ from domain.outcomes import (
     outcome_for_aiven_error,
     outcome_for_kube_error,
 )
-from domain.parse import parse_application
-from domain.sync import (
+from aivenator.domain.parse import parse_application
+from aivenator.domain.sync import (
     CONDITION_TYPE_PATTERN,
     AppStatus,
     Condition,
@@ -64,6 +60,10 @@ from domain.sync import (
     transitions,
     valkey_condition_type,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from returns.result import Success
+
 from tests.unit import strategies as part_a
 from tests.unit.workload_strategies import moments, raw_applications, rendered_example
 
@@ -499,7 +499,7 @@ def test_status_is_stable_when_nothing_changes(
     assert len({c.type for c in first.conditions}) == len(first.conditions)
 
 
-# --- what the shell does after a sync step (domain.outcomes) ---------------------------------------
+# --- what the shell does after a sync step (aivenator.domain.outcomes) ---------------------------------------
 
 
 def test_aiven_errors_map_to_queue_outcomes() -> None:

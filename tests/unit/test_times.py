@@ -3,8 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
-from domain.times import format_time, parse_time
+from aivenator.domain.times import format_time, parse_time
 
 
 def test_format_is_utc_seconds_with_z_and_naive_means_utc() -> None:

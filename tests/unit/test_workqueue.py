@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from aivenator.entrypoints.runtime.workqueue import Backoff, WorkQueue
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from entrypoints.workqueue import Backoff, WorkQueue
 
 
 class FakeClock:

@@ -3,7 +3,7 @@
 Names come from small pools on purpose: the interesting cases (the same Secret name in two
 namespaces, namespaces that are prefixes of each other such as `a` and `a-b`) must be common.
 Every generated workload also returns, next to the object, the Secret names it refers to, built
-independently of `domain.references`, so tests can use it as an oracle.
+independently of `aivenator.domain.references`, so tests can use it as an oracle.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aivenator.domain import labels
+from aivenator.domain.references import WORKLOAD_KINDS
+from aivenator.domain.secrets import as_existing
+from aivenator.domain.services.base import ServiceConfig
+from aivenator.entrypoints.cli.cmd_render import load_facts, render_documents
 from hypothesis import strategies as st
-
-from domain import labels
-from domain.references import WORKLOAD_KINDS
-from domain.secrets import as_existing
-from domain.services.base import ServiceConfig
-from entrypoints.cmd_render import load_facts, render_documents
 
 NAMESPACES = ("a", "a-b", "b", "team-x", "teamfoo")
 SECRET_NAMES = ("s1", "s2", "aiven-app-kafka", "aiven-app-valkey-x", "shared", "b-s1")

@@ -2,24 +2,24 @@
 
 Adding a service is one handler module and one line in `SERVICES` for everything the handler
 protocol covers (sections, targets, names, access, Secret content, required keys, cleanup). It is
-not yet only that: `domain.facts.ServiceType` is a closed enum that the shell iterates, constructs
+not yet only that: `aivenator.domain.facts.ServiceType` is a closed enum that the shell iterates, constructs
 from Aiven's `service_type` and compares by identity, so it needs a member too, and some rules
-still branch on it outside the handlers: ownership and scheme checks (`domain.names`), the
-finalizer's namespace proof (`domain.finalizer`), drift checks on annotations and condition types
-(`domain.sync`), endpoint purposes and credential completeness (`adapters.aiven_wire`), and the
+still branch on it outside the handlers: ownership and scheme checks (`aivenator.domain.names`), the
+finalizer's namespace proof (`aivenator.domain.finalizer`), drift checks on annotations and condition types
+(`aivenator.domain.sync`), endpoint purposes and credential completeness (`aivenator.adapters.aiven_wire`), and the
 shell's Kafka-only paths. Turning ServiceType into handler-declared strings would break those
 users (including `entrypoints`), so it is left as an enum on purpose.
 """
 
 from __future__ import annotations
 
-from domain.actions import Action
-from domain.application import AivenApplication
-from domain.facts import ServiceType
-from domain.services.base import SecretMeta, Section, ServiceHandler
-from domain.services.kafka import KafkaHandler
-from domain.services.opensearch import OpenSearchHandler
-from domain.services.valkey import ValkeyHandler
+from aivenator.domain.actions import Action
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import ServiceType
+from aivenator.domain.services.base import SecretMeta, Section, ServiceHandler
+from aivenator.domain.services.kafka import KafkaHandler
+from aivenator.domain.services.opensearch import OpenSearchHandler
+from aivenator.domain.services.valkey import ValkeyHandler
 
 SERVICES: tuple[ServiceHandler, ...] = (KafkaHandler(), OpenSearchHandler(), ValkeyHandler())
 
@@ -38,5 +38,5 @@ def all_sections(app: AivenApplication) -> tuple[tuple[ServiceHandler, Section],
 
 def cleanup_actions(secret: SecretMeta) -> tuple[Action, ...]:
     """Every Aiven clean-up a Secret's annotations ask for, across all services (unchecked: the
-    finalizer applies `domain.names.owner_matches` and each action's `requires`)."""
+    finalizer applies `aivenator.domain.names.owner_matches` and each action's `requires`)."""
     return tuple(a for h in SERVICES for a in h.cleanup(secret))

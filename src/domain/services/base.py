@@ -3,8 +3,8 @@
 A handler is a bundle of pure functions. The shell asks it which sections an application has
 (one Secret each), where in Aiven each section lives, which user name and access to ensure,
 what the Secret must contain, and what to clean up when a Secret goes away. Adding a service
-means one new module with one handler, one line in `domain.services.SERVICES`, and (for now) a
-`ServiceType` member plus the few service-specific rules listed in `domain.services`.
+means one new module with one handler, one line in `aivenator.domain.services.SERVICES`, and (for now) a
+`ServiceType` member plus the few service-specific rules listed in `aivenator.domain.services`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from aivenator.domain.actions import Action, RequiredObject
+from aivenator.domain.application import Access, AivenApplication
+from aivenator.domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ServiceUser, ValkeyAccessControl
+from aivenator.domain.names import NameChoice
 from returns.result import Result
-
-from domain.actions import Action, RequiredObject
-from domain.application import Access, AivenApplication
-from domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ServiceUser, ValkeyAccessControl
-from domain.names import NameChoice
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,7 @@ class ApplyInput:
 
 @dataclass(frozen=True, slots=True)
 class SecretContent:
-    """What one handler contributes to a Secret (timestamps are added by `domain.secrets`)."""
+    """What one handler contributes to a Secret (timestamps are added by `aivenator.domain.secrets`)."""
 
     data: Mapping[str, bytes]
     annotations: Mapping[str, str]
@@ -137,7 +136,7 @@ class ServiceHandler(Protocol):
         ...
 
     def username(self, app: AivenApplication, section: Section, alternative: int = 0) -> NameChoice:
-        """The user name; `alternative` > 0 gives the collision variants (`domain.names`)."""
+        """The user name; `alternative` > 0 gives the collision variants (`aivenator.domain.names`)."""
         ...
 
     def access_control(self, section: Section) -> ValkeyAccessControl | None:

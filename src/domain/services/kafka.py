@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from returns.result import Failure, Result, Success
-
-from domain import keystores, labels
-from domain.actions import Action, DeleteServiceUser
-from domain.application import AivenApplication
-from domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
-from domain.names import NameChoice, kafka_username
-from domain.services.base import (
+from aivenator.domain import keystores, labels
+from aivenator.domain.actions import Action, DeleteServiceUser
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
+from aivenator.domain.names import NameChoice, kafka_username
+from aivenator.domain.services.base import (
     ApplyInput,
     RenderError,
     SecretContent,
@@ -19,6 +17,7 @@ from domain.services.base import (
     ServiceConfig,
     Target,
 )
+from returns.result import Failure, Result, Success
 
 CERTIFICATE = "KAFKA_CERTIFICATE"
 PRIVATE_KEY = "KAFKA_PRIVATE_KEY"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from returns.result import Failure, Result, Success
-
-from domain import labels
-from domain.actions import Action, DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
-from domain.application import Access, AivenApplication
-from domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
-from domain.names import NameChoice, opensearch_username
-from domain.services.base import (
+from aivenator.domain import labels
+from aivenator.domain.actions import Action, DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
+from aivenator.domain.application import Access, AivenApplication
+from aivenator.domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
+from aivenator.domain.names import NameChoice, opensearch_username
+from aivenator.domain.services.base import (
     ApplyInput,
     RenderError,
     SecretContent,
@@ -19,6 +17,7 @@ from domain.services.base import (
     ServiceConfig,
     Target,
 )
+from returns.result import Failure, Result, Success
 
 USERNAME = "OPEN_SEARCH_USERNAME"
 PASSWORD = "OPEN_SEARCH_PASSWORD"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 
-from returns.result import Failure, Result, Success
-
-from domain import labels
-from domain.actions import Action, DeleteServiceUser, RequiredObject
-from domain.application import Access, AivenApplication
-from domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
-from domain.names import NameChoice, valkey_username
-from domain.services.base import (
+from aivenator.domain import labels
+from aivenator.domain.actions import Action, DeleteServiceUser, RequiredObject
+from aivenator.domain.application import Access, AivenApplication
+from aivenator.domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ValkeyAccessControl
+from aivenator.domain.names import NameChoice, valkey_username
+from aivenator.domain.services.base import (
     ApplyInput,
     RenderError,
     SecretContent,
@@ -21,6 +19,7 @@ from domain.services.base import (
     ServiceConfig,
     Target,
 )
+from returns.result import Failure, Result, Success
 
 _BASE_CATEGORIES = ("-@all", "+@connection", "+@scripting", "+@pubsub", "+@transaction")
 _ACCESS_CATEGORIES: dict[Access, tuple[str, ...]] = {

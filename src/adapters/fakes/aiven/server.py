@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from adapters.fake_aiven.core import Drop
+from aivenator.adapters.fakes.aiven.core import Drop
 
 if TYPE_CHECKING:
-    from adapters.fake_aiven.core import FakeAiven
+    from aivenator.adapters.fakes.aiven.core import FakeAiven
 
 
 class _Handler(BaseHTTPRequestHandler):

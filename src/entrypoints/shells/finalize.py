@@ -1,8 +1,8 @@
 """The Secret finalizer: delete the Aiven users a managed Secret names, then let it go.
 
 Gather (the Secret, which of its claimed `aiven.io` objects exist in its namespace) → plan
-(`domain.finalizer.plan_finalizer`, with ownership checks) → execute the allowed actions against
-Aiven → decide (`domain.finalizer.decide_after_cleanup`) → remove our finalizer, retry later, or
+(`aivenator.domain.finalizer.plan_finalizer`, with ownership checks) → execute the allowed actions against
+Aiven → decide (`aivenator.domain.finalizer.decide_after_cleanup`) → remove our finalizer, retry later, or
 report the Secret as stuck (Warning event + `aivenator_finalizer_stuck` metric), never silently.
 """
 
@@ -13,13 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from returns.result import Failure, Success
-
-from adapters.redaction import redact_text
-from domain import labels as L
-from domain.actions import DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
-from domain.facts import AivenError
-from domain.finalizer import (
+from aivenator.adapters.redaction import redact_text
+from aivenator.domain import labels as L
+from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
+from aivenator.domain.facts import AivenError
+from aivenator.domain.finalizer import (
     ActionResult,
     RemoveFinalizer,
     RetryCleanup,
@@ -28,12 +26,13 @@ from domain.finalizer import (
     plan_finalizer,
     required_objects,
 )
-from domain.janitor import secret_view
-from domain.kubernetes_port import KubeError, KubeNotFound, KubernetesPort, ObjectRef
-from domain.outcomes import Done, Outcome, Retry
-from domain.ports import AivenPort
-from entrypoints.metrics import AivenObserver, Metrics
-from entrypoints.reconcile import kube_outcome
+from aivenator.domain.janitor import secret_view
+from aivenator.domain.kubernetes_port import KubeError, KubeNotFound, KubernetesPort, ObjectRef
+from aivenator.domain.outcomes import Done, Outcome, Retry
+from aivenator.domain.ports import AivenPort
+from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
+from aivenator.entrypoints.shells.reconcile import kube_outcome
+from returns.result import Failure, Success
 
 KubeObject = dict[str, Any]
 

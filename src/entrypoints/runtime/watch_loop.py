@@ -20,9 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, Literal, TypeVar
 
-from returns.result import Failure, Result, Success
-
-from domain.kubernetes_port import (
+from aivenator.domain.kubernetes_port import (
     KubeError,
     ListResult,
     WatchBookmark,
@@ -31,6 +29,7 @@ from domain.kubernetes_port import (
     WatchExpired,
     WatchItem,
 )
+from returns.result import Failure, Result, Success
 
 T = TypeVar("T")
 Key = tuple[str, str]

@@ -13,7 +13,7 @@ import threading
 from datetime import timedelta
 from types import FrameType
 
-from adapters.fake_aiven import DEFAULT_SEED, FakeAiven, Seed, load_seed, parse_rate_limit
+from aivenator.adapters.fakes.aiven import DEFAULT_SEED, FakeAiven, Seed, load_seed, parse_rate_limit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

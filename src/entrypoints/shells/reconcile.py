@@ -5,7 +5,7 @@ Order of a pass (product spec sections 2-5):
 1. read the application from the watch cache; parse it (invalid: status + Warning event, no
    retry loop: only a spec edit helps);
 2. expired `expiresAt`: delete the application (uid precondition), nothing else;
-3. `domain.sync.needs_sync` over the cached Secrets (metadata and key names only) and the cached
+3. `aivenator.domain.sync.needs_sync` over the cached Secrets (metadata and key names only) and the cached
    certificates' expiry: in the steady state the pass ends here, with no Aiven request and no
    Kubernetes write;
 4. otherwise every service section independently: required `aiven.io` object RUNNING in the
@@ -26,15 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from returns.result import Failure, Success
-
-from adapters.redaction import redact_text
-from domain.actions import DeleteServiceUser
-from domain.application import AivenApplication
-from domain.expiry import next_wakeup
-from domain.facts import AivenError, NotFound, ServiceFacts, ServiceType, ServiceUser
-from domain.janitor import SecretView, secret_view
-from domain.kubernetes_port import (
+from aivenator.adapters.redaction import redact_text
+from aivenator.domain.actions import DeleteServiceUser
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.expiry import next_wakeup
+from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, ServiceType, ServiceUser
+from aivenator.domain.janitor import SecretView, secret_view
+from aivenator.domain.kubernetes_port import (
     KubeAlreadyExists,
     KubeConflict,
     KubeError,
@@ -45,14 +43,23 @@ from domain.kubernetes_port import (
     KubeUnavailable,
     ObjectRef,
 )
-from domain.names import NameChoice
-from domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor, backoff, combine, outcome_for_aiven_error
-from domain.parse import parse_application
-from domain.ports import AivenPort
-from domain.secrets import Create, SectionInput, Unchanged, Update, diff, render_secret
-from domain.services import all_sections, cleanup_actions
-from domain.services.base import SecretMeta, ServiceConfig, ServiceHandler
-from domain.sync import (
+from aivenator.domain.names import NameChoice
+from aivenator.domain.outcomes import (
+    Done,
+    Invalid,
+    Outcome,
+    Retry,
+    WaitFor,
+    backoff,
+    combine,
+    outcome_for_aiven_error,
+)
+from aivenator.domain.parse import parse_application
+from aivenator.domain.ports import AivenPort
+from aivenator.domain.secrets import Create, SectionInput, Unchanged, Update, diff, render_secret
+from aivenator.domain.services import all_sections, cleanup_actions
+from aivenator.domain.services.base import SecretMeta, ServiceConfig, ServiceHandler
+from aivenator.domain.sync import (
     AIVEN_FAILURE,
     INVALID_SPEC,
     LOCAL_FAILURE,
@@ -66,9 +73,10 @@ from domain.sync import (
     status_patch_body,
     transitions,
 )
-from entrypoints.certs import CertCache
-from entrypoints.config import OperatorConfig
-from entrypoints.metrics import AivenObserver, Metrics
+from aivenator.entrypoints.config import OperatorConfig
+from aivenator.entrypoints.shells.certs import CertCache
+from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
+from returns.result import Failure, Success
 
 API_VERSION = "aiven.nais.io/v1"
 KIND = "AivenApplication"

@@ -1,7 +1,7 @@
 """The janitor shell: garbage-collect managed Secrets that nothing uses (product spec section 7).
 
 Inputs come from the watch caches only (managed Secrets, AivenApplications, and the Secret names
-each workload refers to), so a pass costs no list call. Decisions are `domain.janitor.plan_cleanup`;
+each workload refers to), so a pass costs no list call. Decisions are `aivenator.domain.janitor.plan_cleanup`;
 deletions carry uid + resourceVersion preconditions, so a Secret changed (or re-referenced and
 touched) since it was cached is not deleted by a stale decision. The janitor refuses to run until
 every cache has synced: an empty workload cache would make every Secret look unused.
@@ -14,14 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.janitor import (
+    AppSecretRefs,
+    CleanupPlan,
+    app_secret_refs_from_raw,
+    plan_cleanup,
+    secret_view,
+)
+from aivenator.domain.kubernetes_port import KubeConflict, KubeNotFound, KubernetesPort
+from aivenator.domain.parse import parse_application
+from aivenator.domain.references import WorkloadRefs
+from aivenator.entrypoints.shells.metrics import Metrics
 from returns.result import Failure, Success
-
-from domain.application import AivenApplication
-from domain.janitor import AppSecretRefs, CleanupPlan, app_secret_refs_from_raw, plan_cleanup, secret_view
-from domain.kubernetes_port import KubeConflict, KubeNotFound, KubernetesPort
-from domain.parse import parse_application
-from domain.references import WorkloadRefs
-from entrypoints.metrics import Metrics
 
 KubeObject = dict[str, Any]
 

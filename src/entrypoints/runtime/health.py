@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from entrypoints.metrics import CONTENT_TYPE_LATEST, Metrics
+from aivenator.entrypoints.shells.metrics import CONTENT_TYPE_LATEST, Metrics
 
 Check = Callable[[], tuple[bool, str]]
 

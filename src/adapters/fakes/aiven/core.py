@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, unquote
 
 import httpx
-
-from adapters.fake_aiven._certs import ProjectCA, issue_client_cert, make_project_ca
-from adapters.fake_aiven.faults import RATE_LIMIT_MESSAGE, Fault, FaultInjector
-from adapters.fake_aiven.seed import DEFAULT_SEED, SERVICE_TYPES, Seed
-from domain.times import format_time
+from aivenator.adapters.fakes.aiven._certs import ProjectCA, issue_client_cert, make_project_ca
+from aivenator.adapters.fakes.aiven.faults import RATE_LIMIT_MESSAGE, Fault, FaultInjector
+from aivenator.adapters.fakes.aiven.seed import DEFAULT_SEED, SERVICE_TYPES, Seed
+from aivenator.domain.times import format_time
 
 if TYPE_CHECKING:
-    from adapters.fake_aiven.server import FakeAivenServer
+    from aivenator.adapters.fakes.aiven.server import FakeAivenServer
 
 JSON = dict[str, Any]
 
@@ -361,7 +360,7 @@ class FakeAiven:
         return httpx.MockTransport(self.handle)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> FakeAivenServer:
-        from adapters.fake_aiven.server import FakeAivenServer
+        from aivenator.adapters.fakes.aiven.server import FakeAivenServer
 
         return FakeAivenServer(self, host, port)
 

@@ -34,10 +34,10 @@ OpenSearch ACL is also served under the legacy `/elasticsearch/acl` path (wrappe
 `elasticsearch_acl_config`) that the `avn` client still uses.
 """
 
-from adapters.fake_aiven.core import REDACTED, Drop, FakeAiven, LoggedRequest, Reply
-from adapters.fake_aiven.faults import Fault, FaultInjector, parse_rate_limit
-from adapters.fake_aiven.seed import DEFAULT_SEED, ProjectSeed, Seed, ServiceSeed, load_seed
-from adapters.fake_aiven.server import FakeAivenServer
+from aivenator.adapters.fakes.aiven.core import REDACTED, Drop, FakeAiven, LoggedRequest, Reply
+from aivenator.adapters.fakes.aiven.faults import Fault, FaultInjector, parse_rate_limit
+from aivenator.adapters.fakes.aiven.seed import DEFAULT_SEED, ProjectSeed, Seed, ServiceSeed, load_seed
+from aivenator.adapters.fakes.aiven.server import FakeAivenServer
 
 __all__ = [
     "DEFAULT_SEED",

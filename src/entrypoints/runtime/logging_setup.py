@@ -1,6 +1,6 @@
 """structlog setup: text or JSON, a level, and redaction as the last step before rendering.
 
-Every value of every event dict goes through `adapters.redaction` (pattern rules plus the registry
+Every value of every event dict goes through `aivenator.adapters.redaction` (pattern rules plus the registry
 of exact secrets the Aiven adapter has seen, which also holds the API token). Records from the
 standard `logging` module (the kubernetes client, urllib3, httpx) are redacted by a filter too.
 """
@@ -12,8 +12,7 @@ import sys
 from typing import Any, TextIO
 
 import structlog
-
-from adapters.redaction import RedactingProcessor, SecretRegistry, default_registry, redact_text
+from aivenator.adapters.redaction import RedactingProcessor, SecretRegistry, default_registry, redact_text
 
 _LEVELS = {
     "debug": logging.DEBUG,

@@ -22,21 +22,21 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from domain import labels as L
-from domain.kubernetes_port import MANAGED_SECRETS, KubernetesPort, ObjectRef
-from domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
-from domain.ports import AivenPort
-from domain.references import WORKLOAD_KINDS, WorkloadRefs
-from entrypoints.config import OperatorConfig
-from entrypoints.finalize import Finalizer
-from entrypoints.health import HealthServer
-from entrypoints.janitor_runner import JanitorResult, JanitorRunner
-from entrypoints.leader import LeaderElector
-from entrypoints.metrics import AivenObserver, Metrics
-from entrypoints.orphan_sweep import OrphanSweeper, edited_owned_keys
-from entrypoints.reconcile import Reconciler
-from entrypoints.watch_loop import ChangeType, Informer, object_key, object_version
-from entrypoints.workqueue import Backoff, WorkQueue
+from aivenator.domain import labels as L
+from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubernetesPort, ObjectRef
+from aivenator.domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
+from aivenator.domain.ports import AivenPort
+from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
+from aivenator.entrypoints.config import OperatorConfig
+from aivenator.entrypoints.runtime.health import HealthServer
+from aivenator.entrypoints.runtime.leader import LeaderElector
+from aivenator.entrypoints.runtime.watch_loop import ChangeType, Informer, object_key, object_version
+from aivenator.entrypoints.runtime.workqueue import Backoff, WorkQueue
+from aivenator.entrypoints.shells.finalize import Finalizer
+from aivenator.entrypoints.shells.janitor_runner import JanitorResult, JanitorRunner
+from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
+from aivenator.entrypoints.shells.orphan_sweep import OrphanSweeper, edited_owned_keys
+from aivenator.entrypoints.shells.reconcile import Reconciler
 
 Key = tuple[str, str, str]
 KubeObject = dict[str, Any]

@@ -1,7 +1,7 @@
 """`aivenator demo`: the operator end to end on the in-memory cluster and the Aiven simulator.
 
 No cluster, no Aiven account and no network beyond loopback are needed. Exit 0 when every step
-passed; 1 naming the failed step otherwise. See `entrypoints.demo` for the steps.
+passed; 1 naming the failed step otherwise. See `aivenator.entrypoints.cli.demo` for the steps.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from entrypoints.demo import run_demo
+from aivenator.entrypoints.cli.demo import run_demo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -33,15 +33,13 @@ from typing import Any, TextIO
 
 import structlog
 import yaml
-from dependency_injector import providers
-
-from adapters.fake_aiven import FakeAiven, FakeAivenServer
-from adapters.fake_kubernetes import FakeKubernetes
-from adapters.redaction import SecretRegistry
-from entrypoints.config import OperatorConfig
-from entrypoints.container import Container, build_container
-from entrypoints.logging_setup import configure_logging
-from entrypoints.operator import Operator
+from aivenator.adapters.fakes.aiven import FakeAiven, FakeAivenServer
+from aivenator.adapters.fakes.kubernetes import FakeKubernetes
+from aivenator.adapters.redaction import SecretRegistry
+from aivenator.entrypoints.config import OperatorConfig
+from aivenator.entrypoints.container import Container, build_container, override
+from aivenator.entrypoints.runtime.logging_setup import configure_logging
+from aivenator.entrypoints.runtime.operator import Operator
 
 NAMESPACE = "team-a"
 MAIN_PROJECT = "dev-nais-dev"
@@ -400,9 +398,7 @@ class Demo:
         stream: Any = _Tee(self.logs, sys.stderr) if self.verbose else self.logs
         configure_logging("info", "text", stream=stream, registry=registry, secrets=(self.token,))
         container = build_container(config)
-        container.kubernetes.override(providers.Object(self.kube))
-        container.serve_http.override(providers.Object(False))
-        container.watch_timeout.override(providers.Object(5.0))
+        override(container, kubernetes=self.kube, serve_http=False, watch_timeout=5.0)
         self.container = container
         self.operator = container.operator()
         self.operator.start(sync_timeout=self.timeout)

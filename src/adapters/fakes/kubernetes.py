@@ -1,4 +1,4 @@
-"""An in-memory Kubernetes cluster implementing `domain.kubernetes_port.KubernetesPort`.
+"""An in-memory Kubernetes cluster implementing `aivenator.domain.kubernetes_port.KubernetesPort`.
 
 It behaves like a kube-apiserver where the operator can tell the difference (the contract suite
 `tests/integration/test_kubernetes_contract.py` runs the same cases here and against a real
@@ -28,9 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from returns.result import Failure, Result, Success
-
-from domain.kubernetes_port import (
+from aivenator.domain.kubernetes_port import (
     AivenObjectKind,
     EventType,
     KubeAlreadyExists,
@@ -52,9 +50,10 @@ from domain.kubernetes_port import (
     WatchExpired,
     WatchItem,
 )
-from domain.references import WORKLOAD_KINDS, WorkloadRefs, workload_refs
+from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs, workload_refs
+from returns.result import Failure, Result, Success
 
-from .kubernetes_common import (
+from aivenator.adapters.kubernetes_common import (
     add_finalizer,
     deep_copy,
     format_time,

@@ -30,13 +30,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import yaml
+from aivenator.domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceUser
+from aivenator.domain.parse import parse_application, parse_rfc3339
+from aivenator.domain.secrets import DesiredSecret, SectionInput, render_secret, to_manifest
+from aivenator.domain.services import all_sections
+from aivenator.domain.services.base import ServiceConfig
 from returns.result import Failure, Success
-
-from domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceUser
-from domain.parse import parse_application, parse_rfc3339
-from domain.secrets import DesiredSecret, SectionInput, render_secret, to_manifest
-from domain.services import all_sections
-from domain.services.base import ServiceConfig
 
 
 @dataclass(frozen=True)

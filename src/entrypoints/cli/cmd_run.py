@@ -14,11 +14,10 @@ import sys
 import threading
 from types import FrameType
 
+from aivenator.entrypoints import config as config_module
+from aivenator.entrypoints.container import build_container
+from aivenator.entrypoints.runtime.logging_setup import configure_logging, get_logger
 from returns.result import Failure, Success
-
-from entrypoints import config as config_module
-from entrypoints.container import build_container
-from entrypoints.logging_setup import configure_logging, get_logger
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 
 Gathers (lists only, never writes): managed Secrets, AivenApplications, the Secret references of
 every workload kind, and the Aiven services of the served projects (listed per project like the
-orphan sweep does, else the services those objects name); then `domain.audit.build_report` decides.
+orphan sweep does, else the services those objects name); then `aivenator.domain.audit.build_report` decides.
 Prints a table (default) or JSON on stdout, progress on stderr, and exits:
 
 - 0: no problem category above its threshold;
@@ -28,9 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from returns.result import Failure, Result, Success
-
-from domain.audit import (
+from aivenator.domain.audit import (
     CATEGORIES,
     AuditInput,
     AuditOptions,
@@ -42,12 +40,13 @@ from domain.audit import (
     report_dict,
     services_to_inspect,
 )
-from domain.facts import AivenError, NotFound, ServiceFacts, ServiceType
-from domain.janitor import secret_view
-from domain.kubernetes_port import MANAGED_SECRETS, KubeError, KubeObject, LabelSelector, ListResult
-from domain.references import WORKLOAD_KINDS, WorkloadRefs
-from entrypoints.certs import CERT_KEY, certificate_not_after
-from entrypoints.config import env_name, parse_duration
+from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, ServiceType
+from aivenator.domain.janitor import secret_view
+from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubeError, KubeObject, LabelSelector, ListResult
+from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
+from aivenator.entrypoints.config import env_name, parse_duration
+from aivenator.entrypoints.shells.certs import CERT_KEY, certificate_not_after
+from returns.result import Failure, Result, Success
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 DEFAULT_API_URL = "https://api.aiven.io"
@@ -413,12 +412,12 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
             pass
 
     # Imported here: the adapters pull in httpx and the kubernetes client.
-    from adapters.aiven_http import AivenHttp
-    from adapters.kubernetes_api import KubernetesApi
-    from entrypoints.logging_setup import configure_logging
+    from aivenator.adapters.aiven_http import AivenHttp
+    from aivenator.adapters.kubernetes_api import KubernetesApi
+    from aivenator.entrypoints.runtime.logging_setup import configure_logging
 
     if args.fake_aiven:
-        from adapters.fake_aiven import DEFAULT_SEED, FakeAiven, load_seed
+        from aivenator.adapters.fakes.aiven import DEFAULT_SEED, FakeAiven, load_seed
 
         token = _secrets.token_urlsafe(24)
         configure_logging(args.log_level, "text", stream=sys.stderr, secrets=(token,))

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("entrypoints.cmd_run", "run the operator against a cluster and Aiven"),
-    "demo": ("entrypoints.cmd_demo", "run the operator on an in-memory cluster and the Aiven simulator"),
-    "render": ("entrypoints.cmd_render", "print the Secrets the operator would write for an AivenApplication"),
-    "fake-aiven": ("entrypoints.cmd_fake_aiven", "serve the Aiven API simulator on a loopback port"),
-    "audit": ("entrypoints.cmd_audit", "read-only operations report over a cluster and Aiven"),
+    "run": ("aivenator.entrypoints.cli.cmd_run", "run the operator against a cluster and Aiven"),
+    "demo": ("aivenator.entrypoints.cli.cmd_demo", "run the operator on an in-memory cluster and the Aiven simulator"),
+    "render": ("aivenator.entrypoints.cli.cmd_render", "print the Secrets the operator would write for an AivenApplication"),
+    "fake-aiven": ("aivenator.entrypoints.cli.cmd_fake_aiven", "serve the Aiven API simulator on a loopback port"),
+    "audit": ("aivenator.entrypoints.cli.cmd_audit", "read-only operations report over a cluster and Aiven"),
 }
 
 

@@ -22,9 +22,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from aivenator.domain.kubernetes_port import KubeAlreadyExists, KubeNotFound, Lease, Leases
 from returns.result import Failure, Success
-
-from domain.kubernetes_port import KubeAlreadyExists, KubeNotFound, Lease, Leases
 
 
 def _utcnow() -> datetime:

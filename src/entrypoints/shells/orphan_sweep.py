@@ -10,7 +10,7 @@ restart, an OpenSearch or Valkey service nothing names any more is out of sight.
 fresh (single reads invalidate the adapter's cache first): a stale list could hide a user
 deleted out of band.
 
-Sweep decisions are `domain.orphans.plan_orphan_sweep`; the first-seen table lives in memory, so
+Sweep decisions are `aivenator.domain.orphans.plan_orphan_sweep`; the first-seen table lives in memory, so
 after a restart every user needs a full grace period again before it can be swept (errs towards
 sparing). Deletions are rate-limited (`max_deletions` per sweep; the rest wait for the next
 sweep); for OpenSearch the user's ACL entry goes first. Each deletion says what and why in a log
@@ -36,22 +36,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from aivenator.domain import labels as L
+from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
+from aivenator.domain.facts import ServiceFacts, ServiceType
+from aivenator.domain.janitor import secret_view
+from aivenator.domain.kubernetes_port import ObjectRef
+from aivenator.domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
+from aivenator.domain.parse import parse_application
+from aivenator.domain.ports import AivenPort
+from aivenator.domain.secrets import COMMON_DATA_KEYS
+from aivenator.domain.services import all_sections, cleanup_actions
+from aivenator.domain.services.base import SecretMeta, ServiceConfig
+from aivenator.domain.services.kafka import service_candidates
+from aivenator.entrypoints.shells.metrics import PREFIX, AivenObserver, Metrics
 from prometheus_client import Counter, Gauge
 from returns.result import Failure, Success
-
-from domain import labels as L
-from domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
-from domain.facts import ServiceFacts, ServiceType
-from domain.janitor import secret_view
-from domain.kubernetes_port import ObjectRef
-from domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
-from domain.parse import parse_application
-from domain.ports import AivenPort
-from domain.secrets import COMMON_DATA_KEYS
-from domain.services import all_sections, cleanup_actions
-from domain.services.base import SecretMeta, ServiceConfig
-from domain.services.kafka import service_candidates
-from entrypoints.metrics import PREFIX, AivenObserver, Metrics
 
 KubeObject = dict[str, Any]
 _ALTERNATIVES = 3

@@ -1,0 +1,1 @@
+"""The `aivenator` command line: one module per command, `main` dispatches."""
