@@ -28,6 +28,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from aivenator.adapters.kubernetes_common import (
+    add_finalizer,
+    deep_copy,
+    format_time,
+    labels_match,
+    lease_body,
+    lease_from,
+    merge_patch,
+    meta,
+    remove_finalizer,
+)
 from aivenator.domain.kubernetes_port import (
     AivenObjectKind,
     EventType,
@@ -52,18 +63,6 @@ from aivenator.domain.kubernetes_port import (
 )
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs, workload_refs
 from returns.result import Failure, Result, Success
-
-from aivenator.adapters.kubernetes_common import (
-    add_finalizer,
-    deep_copy,
-    format_time,
-    labels_match,
-    lease_body,
-    lease_from,
-    merge_patch,
-    meta,
-    remove_finalizer,
-)
 
 T = TypeVar("T")
 

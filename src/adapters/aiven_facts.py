@@ -1,0 +1,132 @@
+"""Slow-changing Aiven facts: the project CA and each service's facts (state, endpoints, user
+names), cached with a TTL and single-flight loading, kept in step by the user calls (a created or
+deleted user updates the cached names) and forgotten when a call suggests they went stale."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from aivenator.adapters.aiven_cache import SingleFlightCache
+from aivenator.adapters.aiven_transport import AivenTransport, api_path
+from aivenator.adapters.aiven_wire import (
+    UnsupportedServiceType,
+    WireError,
+    parse_service,
+    unwrap,
+    user_secrets,
+)
+from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, Unavailable
+from returns.result import Failure, Result
+
+_SERVICE_GONE = re.compile(r"Service (?!user\b)\S+ does not exist|Project does not exist")
+
+
+class AivenFacts:
+    """Project CA and service facts over a shared `AivenTransport`. Thread-safe."""
+
+    def __init__(self, transport: AivenTransport, cache_ttl: float = 300.0) -> None:
+        self._t = transport
+        self._cache_ttl = cache_ttl
+        self._cas: SingleFlightCache[str, str, AivenError] = SingleFlightCache(transport.clock)
+        self._services: SingleFlightCache[tuple[str, str], ServiceFacts, AivenError] = SingleFlightCache(
+            transport.clock
+        )
+
+    def invalidate(self, project: str, service: str | None = None) -> None:
+        """Forget cached facts of one service (or the project CA when `service` is None)."""
+        if service is None:
+            self._cas.invalidate(project)
+        else:
+            self._services.invalidate((project, service))
+
+    # --- AivenProjects ---------------------------------------------------------------------------
+
+    def project_ca(self, project: str) -> Result[str, AivenError]:
+        deadline = self._t.deadline()
+
+        def load() -> Result[str, AivenError]:
+            path = api_path("/v1/project/{project}/kms/ca", project=project)
+            return self._t.request("ProjectKmsGetCA", "GET", path, deadline).bind(
+                lambda body: self._t.decode("ProjectKmsGetCA", lambda: _certificate(body))
+            )
+
+        return self._cas.get_or_load(
+            project, load, lambda _: self._cache_ttl, *self._t.follower_wait(deadline)
+        )
+
+    # --- AivenServices ---------------------------------------------------------------------------
+
+    def service(self, project: str, service: str) -> Result[ServiceFacts, AivenError]:
+        return self.load_service(project, service, self._t.deadline())
+
+    def cached_service(self, project: str, service: str) -> ServiceFacts | None:
+        """The service's facts if they are cached and fresh; never sends a request (for checks on
+        the steady-state path, such as exact drift detection in `aivenator.domain.sync.needs_sync`)."""
+        return self._services.get((project, service))
+
+    def load_service(self, project: str, service: str, deadline: float) -> Result[ServiceFacts, AivenError]:
+        def load() -> Result[ServiceFacts, AivenError]:
+            path = api_path("/v1/project/{project}/service/{service}", project=project, service=service)
+            return self._t.request(
+                "ServiceGet", "GET", path, deadline, params={"include_secrets": "true"}
+            ).bind(lambda body: self._t.decode("ServiceGet", lambda: self._service_from(project, body)))
+
+        def ttl(facts: ServiceFacts) -> float:
+            return self._cache_ttl if facts.usable else min(self._cache_ttl, self._t.retry.unusable_ttl)
+
+        return self._services.get_or_load((project, service), load, ttl, *self._t.follower_wait(deadline))
+
+    def _service_from(self, project: str, body: Any) -> ServiceFacts:
+        # The service object carries the admin's credentials (users[], connection_info, URIs).
+        self._t.secrets.add(*user_secrets(body))
+        return parse_service(project, body)
+
+    def list_services(self, project: str) -> Result[tuple[ServiceFacts, ...], AivenError]:
+        """Every service of the project with its user names, in one request (without secrets:
+        only names are needed). For the orphan sweep, which must also see services that no
+        Secret or application names any more; services of types the operator does not manage
+        are left out."""
+        path = api_path("/v1/project/{project}/service", project=project)
+        return self._t.request("ServiceList", "GET", path, self._t.deadline()).bind(
+            lambda body: self._t.decode("ServiceList", lambda: self._services_from(project, body))
+        )
+
+    def _services_from(self, project: str, body: Any) -> tuple[ServiceFacts, ...]:
+        items = body.get("services") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise WireError("services: expected a list")
+        found: list[ServiceFacts] = []
+        for item in items:
+            try:
+                found.append(parse_service(project, {"service": item}))
+            except UnsupportedServiceType:
+                continue
+        return tuple(found)
+
+    def remember_user(self, project: str, service: str, username: str, *, present: bool) -> None:
+        def change(facts: ServiceFacts) -> ServiceFacts:
+            names = tuple(n for n in facts.usernames if n != username)
+            return replace(facts, usernames=(*names, username) if present else names)
+
+        self._services.update((project, service), change)
+
+    def invalidate_on(self, project: str, service: str, result: Result[Any, AivenError]) -> None:
+        """Forget the service's facts when a call suggests they are stale: the service (or its
+        project) is gone, or Aiven is failing for it. A plain missing user says nothing about the
+        service, so it keeps the cache warm."""
+        if not isinstance(result, Failure):
+            return
+        error = result.failure()
+        if isinstance(error, Unavailable) or (
+            isinstance(error, NotFound) and _SERVICE_GONE.search(error.message)
+        ):
+            self._services.invalidate((project, service))
+
+
+def _certificate(body: Any) -> str:
+    cert = unwrap(body, "certificate")
+    if not isinstance(cert, str) or not cert:
+        raise WireError("certificate is not a string")
+    return cert
