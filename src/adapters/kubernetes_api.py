@@ -114,7 +114,7 @@ class KubernetesApi:
         cls, path: str | None = None, context: str | None = None, **kwargs: Any
     ) -> KubernetesApi:
         configuration = k8s.Configuration()
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
             config_file=path, context=context, client_configuration=configuration, persist_config=False
         )
         return cls(_client(configuration), **kwargs)
@@ -122,7 +122,7 @@ class KubernetesApi:
     @classmethod
     def in_cluster(cls, **kwargs: Any) -> KubernetesApi:
         configuration = k8s.Configuration()
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]  # unannotated
         return cls(_client(configuration), **kwargs)
 
     @classmethod
@@ -140,7 +140,7 @@ class KubernetesApi:
             watches = list(self._watches)
         for response in watches:
             _shutdown(response)
-        self._api.close()  # type: ignore[no-untyped-call]
+        self._api.close()  # type: ignore[no-untyped-call]  # the kubernetes ApiClient is unannotated
 
     # ------------------------------------------------------------------ Applications
 

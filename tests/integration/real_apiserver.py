@@ -355,9 +355,30 @@ def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
         return [doc for doc in yaml.safe_load_all(handle) if doc]
 
 
+def dynamic_client(api: k8s.ApiClient) -> DynamicClient:
+    """The dynamic client; `kubernetes.dynamic` has no annotations, so tests reach it only here."""
+    return DynamicClient(api)  # type: ignore[no-untyped-call]  # kubernetes.dynamic is unannotated
+
+
+def server_side_apply(
+    dyn: DynamicClient, resource: Any, obj: dict[str, Any], *, dry_run: str | None = None
+) -> Any:
+    """Server-side apply one object as FIELD_MANAGER, forcing conflicts (optionally a dry run)."""
+    options: dict[str, str] = {"dry_run": dry_run} if dry_run is not None else {}
+    return dyn.server_side_apply(  # type: ignore[no-untyped-call]  # kubernetes.dynamic is unannotated
+        resource,
+        body=obj,
+        name=obj["metadata"]["name"],
+        namespace=obj["metadata"].get("namespace") if resource.namespaced else None,
+        field_manager=FIELD_MANAGER,
+        force_conflicts=True,
+        **options,
+    )
+
+
 def apply_objects(api: k8s.ApiClient, objects: Iterable[dict[str, Any]]) -> list[Any]:
     """Server-side apply each object (forcing conflicts), discovering new kinds as needed."""
-    dyn = DynamicClient(api)  # type: ignore[no-untyped-call]
+    dyn = dynamic_client(api)
     applied = []
     for obj in objects:
         try:
@@ -365,16 +386,7 @@ def apply_objects(api: k8s.ApiClient, objects: Iterable[dict[str, Any]]) -> list
         except ResourceNotFoundError:
             dyn.resources.invalidate_cache()
             resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        applied.append(
-            dyn.server_side_apply(  # type: ignore[no-untyped-call]
-                resource,
-                body=obj,
-                name=obj["metadata"]["name"],
-                namespace=obj["metadata"].get("namespace") if resource.namespaced else None,
-                field_manager=FIELD_MANAGER,
-                force_conflicts=True,
-            )
-        )
+        applied.append(server_side_apply(dyn, resource, obj))
     return applied
 
 

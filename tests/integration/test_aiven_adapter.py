@@ -44,9 +44,26 @@ def server(fake: FakeAiven) -> Iterator[str]:
         srv.stop()
 
 
-def adapter(base_url: str, **kw: object) -> AivenHttp:
-    retry = kw.pop("retry", RetryPolicy(backoff_base=0.02, backoff_max=0.1, lag_delay=0.05, acl_settle=0.02))
-    return AivenHttp(base_url, TOKEN, retry=retry, secrets=SecretRegistry(), **kw)  # type: ignore[arg-type]
+FAST_RETRY = RetryPolicy(backoff_base=0.02, backoff_max=0.1, lag_delay=0.05, acl_settle=0.02)
+
+
+def adapter(
+    base_url: str,
+    *,
+    retry: RetryPolicy = FAST_RETRY,
+    budget: RequestBudget | None = None,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = 10.0,
+) -> AivenHttp:
+    return AivenHttp(
+        base_url,
+        TOKEN,
+        retry=retry,
+        budget=budget,
+        transport=transport,
+        timeout=timeout,
+        secrets=SecretRegistry(),
+    )
 
 
 def test_kafka_user_cold_and_warm_request_counts_over_http(server: str, fake: FakeAiven) -> None:

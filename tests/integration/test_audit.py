@@ -62,12 +62,9 @@ def audit(h: Harness, options: AuditOptions = OPTIONS) -> AuditReport:
         progress: list[str] = []
         result = cmd_audit.collect(h.kube, aiven, options, h.clock.now(), progress.append)
     assert progress, "progress must be reported"
-    match result:
-        case Success(report):
-            return report
-        case Failure(message):
-            pytest.fail(message)
-    raise AssertionError("unreachable")
+    if isinstance(result, Failure):
+        pytest.fail(result.failure())
+    return result.unwrap()
 
 
 def test_a_converged_cluster_has_nothing_to_report(clean: Harness) -> None:

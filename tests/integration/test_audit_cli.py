@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client as k8s
@@ -74,7 +74,8 @@ def seeded(real_apiserver: RealApiserver) -> Iterator[RealApiserver]:
         core = k8s.CoreV1Api(operator)
         for name, app in (("live-kafka", "live"), ("mounted", "web"), ("leftover", "gone")):
             try:
-                core.create_namespaced_secret(NAMESPACE, managed_secret(name, app))
+                # The client serializes a plain manifest as it would a V1Secret; only its annotation says V1Secret.
+                core.create_namespaced_secret(NAMESPACE, cast(k8s.V1Secret, managed_secret(name, app)))
             except k8s.ApiException as exc:
                 if exc.status != 409:
                     raise

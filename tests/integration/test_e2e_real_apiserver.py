@@ -284,7 +284,7 @@ def read_secret(admin: k8s.ApiClient, namespace: str, name: str) -> dict[str, An
         if exc.status == 404:
             return None
         raise
-    plain: dict[str, Any] = admin.sanitize_for_serialization(secret)  # type: ignore[no-untyped-call]
+    plain: dict[str, Any] = admin.sanitize_for_serialization(secret)  # type: ignore[no-untyped-call]  # the kubernetes ApiClient is unannotated
     return plain
 
 

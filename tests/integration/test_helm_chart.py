@@ -16,18 +16,18 @@ import copy
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 from kubernetes import client as k8s
-from kubernetes.dynamic import DynamicClient
 
 from tests.integration.real_apiserver import (
-    FIELD_MANAGER,
     RealApiserver,
     apply_objects,
+    dynamic_client,
     load_yaml_documents,
+    server_side_apply,
     wait_crds_established,
 )
 
@@ -510,16 +510,9 @@ def admin(real_apiserver: RealApiserver) -> Iterator[k8s.ApiClient]:
 
 
 def _dry_run_apply(api: k8s.ApiClient, obj: dict[str, Any]) -> Any:
-    dyn = DynamicClient(api)
+    dyn = dynamic_client(api)
     resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-    return dyn.server_side_apply(
-        resource,
-        body=obj,
-        name=obj["metadata"]["name"],
-        field_manager=FIELD_MANAGER,
-        force_conflicts=True,
-        dry_run="All",
-    )
+    return server_side_apply(dyn, resource, obj, dry_run="All")
 
 
 @pytest.fixture(scope="module")
@@ -551,7 +544,7 @@ def installed(helm: str, admin: k8s.ApiClient) -> Iterator[list[dict[str, Any]]]
         assert result.metadata.name == obj["metadata"]["name"]
     yield docs
     # Remove what was really applied, so other suites see the cluster as the fixture made it.
-    dyn = DynamicClient(admin)
+    dyn = dynamic_client(admin)
     for obj in reversed(real):
         resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
         ns = obj["metadata"].get("namespace") if resource.namespaced else None
@@ -562,7 +555,7 @@ def installed(helm: str, admin: k8s.ApiClient) -> Iterator[list[dict[str, Any]]]
 def test_rendered_chart_applies_cleanly_to_a_real_apiserver(
     installed: list[dict[str, Any]], admin: k8s.ApiClient
 ) -> None:
-    dyn = DynamicClient(admin)
+    dyn = dynamic_client(admin)
     for obj in installed:
         if obj["kind"] in DRY_RUN_KINDS:
             continue
@@ -576,7 +569,7 @@ def test_rendered_chart_applies_cleanly_to_a_real_apiserver(
     deployment = k8s.AppsV1Api(admin).read_namespaced_deployment(f"{RELEASE}-aivenator", NAMESPACE)
     assert deployment.spec.replicas == 2
     rules = k8s.RbacAuthorizationV1Api(admin).read_cluster_role(f"{RELEASE}-aivenator").rules
-    assert any("secrets" in (r.resources or []) for r in rules)
+    assert any("secrets" in (r.resources or []) for r in rules or [])
 
 
 def test_operator_pod_passes_the_restricted_pod_security_profile(helm: str, admin: k8s.ApiClient) -> None:
@@ -605,14 +598,19 @@ def test_operator_pod_passes_the_restricted_pod_security_profile(helm: str, admi
         "spec": template_spec["spec"],
     }
     core = k8s.CoreV1Api(admin)
-    created = core.create_namespaced_pod(NAMESPACE, pod, dry_run="All")
-    assert created.metadata.name == "psa-probe"
+    created = core.create_namespaced_pod(NAMESPACE, _as_pod(pod), dry_run="All")
+    assert created.metadata is not None and created.metadata.name == "psa-probe"
     # The same pod with a privilege escalation must be refused, proving the profile is enforced.
     bad = copy.deepcopy(pod)
     bad["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
     with pytest.raises(k8s.ApiException) as refused:
-        core.create_namespaced_pod(NAMESPACE, bad, dry_run="All")
+        core.create_namespaced_pod(NAMESPACE, _as_pod(bad), dry_run="All")
     assert refused.value.status == 403 and "restricted" in str(refused.value.body)
+
+
+def _as_pod(manifest: dict[str, Any]) -> k8s.V1Pod:
+    # The client serializes a plain manifest exactly as it would a V1Pod; only its annotation says V1Pod.
+    return cast(k8s.V1Pod, manifest)
 
 
 def _can(
@@ -635,7 +633,7 @@ def _can(
         )
     )
     answer = k8s.AuthorizationV1Api(api).create_subject_access_review(review)
-    return bool(answer.status.allowed)
+    return answer.status is not None and bool(answer.status.allowed)
 
 
 def test_chart_service_account_gets_the_operators_rights_and_no_more(
@@ -712,11 +710,13 @@ def test_alerts_use_only_metrics_and_labels_the_operator_exports(helm: str) -> N
     import re
 
     from aivenator.entrypoints.shells.metrics import LegacyCounter, Metrics
+    from prometheus_client.metrics import MetricWrapperBase
 
     metrics = Metrics()
     exposed: set[str] = set()
     labels_of: dict[str, set[str]] = {}
     for collector in list(metrics.registry._collector_to_names):  # every registered metric
+        assert isinstance(collector, MetricWrapperBase | LegacyCounter), collector
         for family in collector.describe():
             suffixes = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("_total",)}.get(
                 family.type, ("",)

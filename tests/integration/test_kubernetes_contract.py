@@ -133,7 +133,7 @@ class RealAdmin:
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(method, url, header_params=headers, body=payload, post_params=post)
-        data = response.read()  # type: ignore[no-untyped-call]
+        data = response.read()  # type: ignore[no-untyped-call]  # the client's RESTResponse is unannotated
         assert 200 <= response.status < 300, f"{method} {path}: HTTP {response.status}: {data[:500]!r}"
         return json.loads(data)
 
@@ -203,7 +203,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     admin = RealAdmin(server)
     yield Backend(request.param, port, admin, quiet_timeout=1.0, close=port.close)
     port.close()
-    admin.api.close()  # type: ignore[no-untyped-call]
+    admin.api.close()  # type: ignore[no-untyped-call]  # the kubernetes ApiClient is unannotated
 
 
 @pytest.fixture

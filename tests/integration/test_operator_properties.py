@@ -220,9 +220,9 @@ class OperatorMachine(RuleBasedStateMachine):
         for name, (services, tag) in self.apps.items():
             expected = {f"{name}-{'os' if s == 'opensearch' else s}-{tag}" for s in services}
             for secret_name in expected:
-                secret = self.h.secret(secret_name)
-                assert secret is not None, f"{name} lacks {secret_name}"
-                assert not secret["metadata"].get("deletionTimestamp")
+                wanted = self.h.secret(secret_name)
+                assert wanted is not None, f"{name} lacks {secret_name}"
+                assert not wanted["metadata"].get("deletionTimestamp")
             ready = self.h.condition(name, "Ready") or {}
             assert ready.get("status") == "True", (name, ready)
         recorded_users = {user for _, user in recorded}

@@ -215,7 +215,7 @@ def test_operator_reads_watches_patches_and_deletes_aivenapplications(
     listed = as_op.list_cluster_custom_object("aiven.nais.io", "v1", "aivenapplications")
     assert any(i["metadata"]["name"] == "app" for i in listed["items"])
     events = list(
-        watch.Watch().stream(  # type: ignore[no-untyped-call]
+        watch.Watch().stream(  # type: ignore[no-untyped-call]  # kubernetes.watch is unannotated
             as_op.list_cluster_custom_object,
             "aiven.nais.io",
             "v1",

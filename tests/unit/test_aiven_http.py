@@ -20,6 +20,7 @@ from aivenator.adapters.fakes.aiven.core import FakeAiven, Reply
 from aivenator.adapters.redaction import SecretRegistry
 from aivenator.domain.facts import (
     Conflict,
+    Endpoint,
     NotFound,
     OpenSearchRule,
     Rejected,
@@ -73,11 +74,13 @@ def make_adapter(
     secrets: SecretRegistry | None = None,
     cache_ttl: float = 300.0,
 ) -> AivenHttp:
-    assert fake is not None or transport is not None
+    if transport is None:
+        assert fake is not None, "a fake Aiven or a transport is needed"
+        transport = fake.mock_transport()
     return AivenHttp(
         "https://aiven.test",
         TOKEN,
-        transport=transport if transport is not None else fake.mock_transport(),  # type: ignore[union-attr]
+        transport=transport,
         retry=retry or RetryPolicy(),
         budget=budget,
         clock=clock,
@@ -207,7 +210,7 @@ def test_endpoints_prefer_dynamic_route_then_first_match(clock: FakeTime) -> Non
     }
     transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"service": service}))
     facts = make_adapter(None, clock, transport=transport).service(PROJECT, "k").unwrap()
-    assert facts.endpoint("kafka") == type(facts.endpoint("kafka"))("dyn", 3)  # type: ignore[misc]
+    assert facts.endpoint("kafka") == Endpoint("dyn", 3)
     sr = facts.endpoint("schema_registry")
     assert sr is not None and sr.host == "sr1"
 

@@ -17,12 +17,15 @@ from aivenator.entrypoints.config import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from returns.result import Failure, Success
+from returns.pipeline import is_successful
+from returns.result import Result
 
 TOKEN = "tok-very-secret-1234567890"
 
 
-def parse(argv: list[str], env: dict[str, str] | None = None, files: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def parse(
+    argv: list[str], env: dict[str, str] | None = None, files: dict[str, str] | None = None
+) -> Result[OperatorConfig, tuple[str, ...]]:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -37,13 +40,13 @@ def parse(argv: list[str], env: dict[str, str] | None = None, files: dict[str, s
 
 def ok(argv: list[str], env: dict[str, str] | None = None) -> OperatorConfig:
     result = parse(argv, env)
-    assert isinstance(result, Success), result
+    assert is_successful(result), result
     return result.unwrap()
 
 
 def errors(argv: list[str], env: dict[str, str] | None = None) -> tuple[str, ...]:
     result = parse(argv, env)
-    assert isinstance(result, Failure), result
+    assert not is_successful(result), result
     return result.failure()
 
 

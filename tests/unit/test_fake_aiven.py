@@ -13,6 +13,7 @@ import pytest
 from aivenator.adapters.fakes.aiven import REDACTED, FakeAiven
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -226,7 +227,9 @@ def test_kafka_user_gets_a_client_cert_signed_by_the_project_ca(api: httpx.Clien
     cert.verify_directly_issued_by(ca)
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "team_app_1a2b3c4d_xyz"
     key = serialization.load_pem_private_key(user["access_key"].encode(), password=None)
-    assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
+    public = cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(public, ec.EllipticCurvePublicKey)
+    assert key.public_key().public_numbers() == public.public_numbers()
     expected_end = NOW + timedelta(days=365)
     assert cert.not_valid_after_utc == expected_end
     assert user["access_cert_not_valid_after_time"] == expected_end.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -34,10 +34,13 @@ class LeaseStore:
         self.leases: dict[tuple[str, str], Lease] = {}
         self.rv = 0
         self.down = False
+        self.stale_read: Lease | None = None  # when set, every read returns this snapshot
 
     def get_lease(self, namespace: str, name: str) -> Result[Lease, KubeError]:
         if self.down:
             return Failure(KubeUnavailable("down"))
+        if self.stale_read is not None:
+            return Success(self.stale_read)
         lease = self.leases.get((namespace, name))
         return Success(lease) if lease is not None else Failure(KubeNotFound())
 
@@ -128,9 +131,7 @@ def test_only_one_of_two_racing_replicas_wins_the_conflict() -> None:
     a.try_acquire_or_renew()
     a.release()
     # Both read the released Lease; the first write wins and the second gets a conflict.
-    original_get = store.get_lease
-    seen = original_get("aivenator", "leader").unwrap()
-    store.get_lease = lambda ns, n: Success(seen)  # type: ignore[method-assign]
+    store.stale_read = store.get_lease("aivenator", "leader").unwrap()
     results = [a.try_acquire_or_renew(), b.try_acquire_or_renew()]
     assert results.count(True) == 1
 

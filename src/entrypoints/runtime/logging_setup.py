@@ -46,6 +46,10 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _OwnHandler(logging.StreamHandler[TextIO]):
+    """The root handler this module installs; reconfiguring replaces it and leaves others alone."""
+
+
 def configure_logging(
     level: str = "info",
     fmt: str = "text",
@@ -81,11 +85,10 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_aivenator", False):
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(out)
-    handler._aivenator = True  # type: ignore[attr-defined]
+    for installed in list(root.handlers):
+        if isinstance(installed, _OwnHandler):
+            root.removeHandler(installed)
+    handler = _OwnHandler(out)
     handler.addFilter(RedactingFilter(reg))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
