@@ -54,8 +54,7 @@ class AivenApplication:
     protected: bool
     expires_at: datetime | None
     deprecated_secret_name: str | None
-    #: The spec as received (for hashing); a tuple of sorted JSON-ish items is not needed:
-    #: the hash is computed by `aivenator.domain.sync.spec_hash` from the raw spec dict.
+    #: The Go operator's synchronizationHash of the spec (`aivenator.domain.sync_hash`).
     spec_hash: str
     status_hash: str | None
     deletion_requested: bool = False

@@ -1,14 +1,12 @@
 """From the API's plain dict to an `AivenApplication`, reporting every problem at once.
 
-`spec_hash(raw_spec)`: SHA-256 (hex) of the spec as canonical JSON: keys sorted, separators
-`","`/`":"`, non-ASCII kept as UTF-8. It changes exactly when the stored spec changes; it is
-recorded in `status.synchronizationHash` after a successful synchronization.
+`spec_hash(raw_spec)`: the Go operator's `status.synchronizationHash` of the spec
+(`aivenator.domain.sync_hash`), recorded after a successful synchronization; equal values mean
+the Go operator and we consider the application synchronized alike, so a takeover resyncs nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from aivenator.domain.application import Access, AivenApplication, KafkaSpec, OpenSearchSpec, ValkeySpec
+from aivenator.domain.sync_hash import synchronization_hash
 from returns.result import Failure, Result, Success
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -49,8 +48,7 @@ class ParsedApplication:
 
 
 def spec_hash(raw_spec: Mapping[str, Any] | None) -> str:
-    canonical = json.dumps(raw_spec or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return synchronization_hash(raw_spec)
 
 
 def is_valid_secret_name(name: str) -> bool:
