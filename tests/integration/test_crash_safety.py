@@ -211,7 +211,7 @@ def test_a_spec_change_that_keeps_the_secret_name_leaves_no_old_user(world: Worl
     (old,) = world.our_users(KAFKA_SERVICE)
     app = world.kube.get("AivenApplication", NAMESPACE, "alpha")
     assert app is not None
-    app["spec"]["protected"] = False  # a spec edit: new generation, new user name, same Secret
+    app["spec"]["protected"] = True  # a spec edit: new generation, new user name, same Secret
     world.kube.apply(app)
     world.tick()
     secret = world.secret("alpha-kafka")
