@@ -43,7 +43,7 @@ def test_hash_is_the_go_operators(case: dict[str, Any]) -> None:
 
 
 def test_parsed_application_carries_the_go_hash() -> None:
-    raw = {
+    raw: dict[str, Any] = {
         "apiVersion": "aiven.nais.io/v1",
         "kind": "AivenApplication",
         "metadata": {"name": "app", "namespace": "team", "generation": 1},
