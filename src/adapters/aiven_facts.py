@@ -5,6 +5,8 @@ deleted user updates the cached names) and forgotten when a call suggests they w
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Container
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +20,7 @@ from aivenator.adapters.aiven_wire import (
     user_secrets,
 )
 from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, Unavailable
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 _SERVICE_GONE = re.compile(r"Service (?!user\b)\S+ does not exist|Project does not exist")
 
@@ -33,6 +35,10 @@ class AivenFacts:
         self._services: SingleFlightCache[tuple[str, str], ServiceFacts, AivenError] = SingleFlightCache(
             transport.clock
         )
+        # The service's user names as a set (membership in O(1) on every ensure), kept in step
+        # with the cached facts.
+        self._known: dict[tuple[str, str], set[str]] = {}
+        self._known_lock = threading.Lock()
 
     def invalidate(self, project: str, service: str | None = None) -> None:
         """Forget cached facts of one service (or the project CA when `service` is None)."""
@@ -69,9 +75,13 @@ class AivenFacts:
     def load_service(self, project: str, service: str, deadline: float) -> Result[ServiceFacts, AivenError]:
         def load() -> Result[ServiceFacts, AivenError]:
             path = api_path("/v1/project/{project}/service/{service}", project=project, service=service)
-            return self._t.request(
+            result: Result[ServiceFacts, AivenError] = self._t.request(
                 "ServiceGet", "GET", path, deadline, params={"include_secrets": "true"}
             ).bind(lambda body: self._t.decode("ServiceGet", lambda: self._service_from(project, body)))
+            if isinstance(result, Success):
+                with self._known_lock:
+                    self._known[(project, service)] = set(result.unwrap().usernames)
+            return result
 
         def ttl(facts: ServiceFacts) -> float:
             return self._cache_ttl if facts.usable else min(self._cache_ttl, self._t.retry.unusable_ttl)
@@ -105,10 +115,28 @@ class AivenFacts:
                 continue
         return tuple(found)
 
+    def known_users(self, project: str, service: str) -> Container[str]:
+        """The users the service is known to have (from its last read, plus our own creates and
+        deletes since): a live read-only view with O(1) membership; never sends a request."""
+        with self._known_lock:
+            return self._known.get((project, service), frozenset())
+
     def remember_user(self, project: str, service: str, username: str, *, present: bool) -> None:
+        """Record a create (or adoption) or a delete in the cached facts; O(1) when nothing changes."""
+        with self._known_lock:
+            known = self._known.get((project, service))
+            if known is not None:
+                if (username in known) == present:
+                    return
+                if present:
+                    known.add(username)
+                else:
+                    known.discard(username)
+
         def change(facts: ServiceFacts) -> ServiceFacts:
-            names = tuple(n for n in facts.usernames if n != username)
-            return replace(facts, usernames=(*names, username) if present else names)
+            if present:
+                return replace(facts, usernames=(*facts.usernames, username))
+            return replace(facts, usernames=tuple(n for n in facts.usernames if n != username))
 
         self._services.update((project, service), change)
 

@@ -14,9 +14,9 @@ from aivenator.adapters.aiven_wire import (
     same_access_control,
     user_secrets,
 )
+from aivenator.domain import user_ensure
 from aivenator.domain.facts import (
     AivenError,
-    Conflict,
     NotFound,
     Rejected,
     ServiceFacts,
@@ -26,6 +26,7 @@ from aivenator.domain.facts import (
     ValkeyAccessControl,
 )
 from aivenator.domain.names import BUILTIN_USERS
+from aivenator.domain.user_ensure import EnsureStep
 from returns.result import Failure, Result, Success
 
 #: Built-in users the operator must never hand out or delete (product spec §6), by name; users
@@ -52,7 +53,8 @@ class AivenUsers:
         username: str,
         access_control: ValkeyAccessControl | None = None,
     ) -> Result[ServiceUser, AivenError]:
-        """GET the user; on 404 create it; on 409 (someone else created it) read it again.
+        """Create the user first unless the service is known to have it (one request for a new
+        user); on 409 (someone else created it) read it; read a known user, creating it on 404.
 
         Returns complete credentials: re-reads briefly while the API still answers 404 or an empty
         password right after a create. A create that failed in transit is never repeated blindly:
@@ -83,54 +85,66 @@ class AivenUsers:
         access_control: ValkeyAccessControl | None,
         deadline: float,
     ) -> Result[ServiceUser, AivenError]:
+        """Execute the steps `aivenator.domain.user_ensure` decides: create first when the user
+        is not among the service's known users, read when it is, after a 409, or after an
+        ambiguous create failure; at most `retry.attempts` rounds."""
         project, service = facts.project, facts.name
         last: AivenError = Unavailable(f"could not ensure user on service {service}")
+        step = user_ensure.first_step(username, self._facts.known_users(project, service))
         for round_no in range(1, self._t.retry.attempts + 1):
-            existing = self._get_user(project, service, username, deadline)
-            if isinstance(existing, Success):
-                user = existing.unwrap()
-                if not credentials_complete(user, facts.service_type):
-                    completed = self._read_until_complete(facts, username, deadline)
-                    if isinstance(completed, Failure):
-                        return completed
-                    user = completed.unwrap()
-                return self._with_access_control(facts, user, access_control, deadline)
-            error = existing.failure()
-            if not isinstance(error, NotFound):
-                return Failure(error)
-
+            if step is EnsureStep.READ:
+                answer = self._get_user(project, service, username, deadline)
+                error = answer.failure() if isinstance(answer, Failure) else None
+                step = user_ensure.after_read(error)
+                if step is EnsureStep.USE:
+                    return self._complete(facts, answer.unwrap(), access_control, deadline)
+                if step is EnsureStep.FAIL:
+                    return Failure(answer.failure())
+            # step is CREATE here
             created = self._create_user(project, service, username, access_control, deadline)
-            if isinstance(created, Success):
-                user = created.unwrap()
-                self._facts.remember_user(project, service, username, present=True)
-                self._t.log.info("aiven_user_created", project=project, service=service, username=username)
-                if not credentials_complete(user, facts.service_type):
-                    completed = self._read_until_complete(facts, username, deadline)
-                    if isinstance(completed, Failure):
-                        return completed
-                    user = completed.unwrap()
-                return self._with_access_control(facts, user, access_control, deadline)
-            error = created.failure()
-            match error:
-                case Conflict():
+            error = created.failure() if isinstance(created, Failure) else None
+            step = user_ensure.after_create(error)
+            match step:
+                case EnsureStep.USE:
+                    self._facts.remember_user(project, service, username, present=True)
+                    self._t.log.info(
+                        "aiven_user_created", project=project, service=service, username=username
+                    )
+                    return self._complete(facts, created.unwrap(), access_control, deadline)
+                case EnsureStep.ADOPT:
                     # Someone (another worker, another process, an earlier try of ours) made it.
                     self._facts.remember_user(project, service, username, present=True)
                     adopted = self._read_until_complete(facts, username, deadline)
                     if isinstance(adopted, Failure):
                         return adopted
                     return self._with_access_control(facts, adopted.unwrap(), access_control, deadline)
-                case Unavailable():
-                    # The create may have committed before the failure: read again, never re-POST.
-                    last = error
+                case EnsureStep.BACK_OFF_AND_READ:
+                    # The create may have committed before the failure: read next, never re-POST.
+                    last = created.failure()
                     if round_no < self._t.retry.attempts:
                         wait = self._t.backoff(round_no)
                         if self._t.clock() + wait > deadline:
-                            return Failure(error)
+                            return Failure(last)
                         self._t.sleep(wait)
-                    continue
+                    step = EnsureStep.READ
                 case _:
-                    return Failure(error)
+                    return Failure(created.failure())
         return Failure(last)
+
+    def _complete(
+        self,
+        facts: ServiceFacts,
+        user: ServiceUser,
+        access_control: ValkeyAccessControl | None,
+        deadline: float,
+    ) -> Result[ServiceUser, AivenError]:
+        """The user with complete credentials (re-read while the API lags) and access control."""
+        if not credentials_complete(user, facts.service_type):
+            completed = self._read_until_complete(facts, user.username, deadline)
+            if isinstance(completed, Failure):
+                return completed
+            user = completed.unwrap()
+        return self._with_access_control(facts, user, access_control, deadline)
 
     def _create_user(
         self,

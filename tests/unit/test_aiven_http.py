@@ -236,7 +236,7 @@ def _components(fake: FakeAiven, service: str) -> list[dict[str, Any]]:
 # --- ensure_user ---------------------------------------------------------------------------------
 
 
-def test_cold_kafka_user_is_created_with_full_credentials_in_three_requests(
+def test_cold_kafka_user_is_created_first_with_full_credentials_in_two_requests(
     aiven: AivenHttp, fake: FakeAiven
 ) -> None:
     user = aiven.ensure_user(PROJECT, "kafka", "team_app_1").unwrap()
@@ -246,10 +246,9 @@ def test_cold_kafka_user_is_created_with_full_credentials_in_three_requests(
     assert user.cert_not_valid_after is not None
     assert ops(fake) == [
         ("GET", f"/v1/project/{PROJECT}/service/kafka"),
-        ("GET", user_path("kafka", "team_app_1")),
         ("POST", f"/v1/project/{PROJECT}/service/kafka/user"),
     ]
-    assert aiven.request_counts() == {"ServiceGet": 1, "ServiceUserGet": 1, "ServiceUserCreate": 1}
+    assert aiven.request_counts() == {"ServiceGet": 1, "ServiceUserCreate": 1}
     assert "team_app_1" in fake.users(PROJECT, "kafka")
 
 
@@ -297,9 +296,10 @@ def test_create_conflict_means_someone_else_made_it_and_we_adopt_it(clock: FakeT
 
     def handler(request: httpx.Request) -> httpx.Response:
         response = fake.handle(request)
-        if request.method == "GET" and request.url.path.endswith("/user/racer") and state["first_get"]:
+        if request.method == "GET" and request.url.path.endswith("/service/kafka") and state["first_get"]:
             state["first_get"] = False
-            fake.add_user(PROJECT, "kafka", "racer")  # another process wins between our GET and POST
+            # another process wins between our read of the service's users and our POST
+            fake.add_user(PROJECT, "kafka", "racer")
         return response
 
     aiven = make_adapter(None, clock, transport=httpx.MockTransport(handler))
@@ -309,6 +309,17 @@ def test_create_conflict_means_someone_else_made_it_and_we_adopt_it(clock: FakeT
         (r.method, r.status) for r in fake.request_log if r.path.endswith("racer") or r.method == "POST"
     ]
     assert ("POST", 409) in statuses
+    assert statuses.index(("POST", 409)) < statuses.index(("GET", 200))  # 409, then read
+
+
+def test_known_user_is_read_first_and_created_when_it_is_gone(aiven: AivenHttp, fake: FakeAiven) -> None:
+    fake.add_user(PROJECT, "kafka", "known_app")
+    aiven.service(PROJECT, "kafka").unwrap()  # the service's users include known_app
+    fake.delete_user_out_of_band(PROJECT, "kafka", "known_app")  # deleted since
+    before = len(fake.request_log)
+    user = aiven.ensure_user(PROJECT, "kafka", "known_app").unwrap()
+    assert user.password == fake.users(PROJECT, "kafka")["known_app"]["password"]
+    assert [(r.method, r.status) for r in fake.request_log[before:]] == [("GET", 404), ("POST", 200)]
 
 
 @pytest.mark.parametrize("drop", [False, True], ids=["500-after-commit", "dropped-after-commit"])
@@ -320,8 +331,9 @@ def test_commit_then_fail_on_create_leaves_exactly_one_user(
     users = fake.users(PROJECT, "kafka")
     assert list(users).count("committed") == 1
     assert user.password == users["committed"]["password"]
-    # never a blind second POST: the adapter read first and adopted the committed user
+    # never a blind second POST: the adapter read next and adopted the committed user
     assert len(fake.requests_matching("POST", r"/user$")) == 1
+    assert len(fake.requests_matching("GET", r"/user/committed$")) >= 1
 
 
 def test_404_lag_after_create_is_tolerated(aiven: AivenHttp, fake: FakeAiven, clock: FakeTime) -> None:
@@ -355,6 +367,7 @@ def test_empty_password_right_after_create_is_reread(clock: FakeTime) -> None:
 def test_transient_5xx_on_read_is_retried_with_backoff(
     aiven: AivenHttp, fake: FakeAiven, clock: FakeTime
 ) -> None:
+    fake.add_user(PROJECT, "kafka", "flaky")  # known to the service: the first step is a read
     fake.faults.error(503, method="GET", path=r"/user/", times=2)
     assert isinstance(aiven.ensure_user(PROJECT, "kafka", "flaky"), Success)
     assert len(clock.sleeps) == 2 and clock.sleeps[1] > clock.sleeps[0] > 0
