@@ -83,15 +83,6 @@ WORKLOAD_PATHS: Mapping[str, tuple[str, str]] = {
     "Job": ("/apis/batch/v1", "jobs"),
     "CronJob": ("/apis/batch/v1", "cronjobs"),
 }
-API_VERSIONS: Mapping[str, str] = {
-    "Pod": "v1",
-    "ReplicaSet": "apps/v1",
-    "Deployment": "apps/v1",
-    "StatefulSet": "apps/v1",
-    "DaemonSet": "apps/v1",
-    "Job": "batch/v1",
-    "CronJob": "batch/v1",
-}
 #: Plurals of Aiven's own operator's resources (aiven.io/v1alpha1).
 AIVEN_PLURALS: Mapping[str, str] = {"OpenSearch": "opensearches", "Valkey": "valkeys"}
 

@@ -51,14 +51,6 @@ class SecretView:
         return next((v for k, v in self.annotations if k == key), default)
 
     @property
-    def label_map(self) -> Mapping[str, str]:
-        return dict(self.labels)
-
-    @property
-    def annotation_map(self) -> Mapping[str, str]:
-        return dict(self.annotations)
-
-    @property
     def managed(self) -> bool:
         return self.label(labels.TYPE_LABEL) == labels.TYPE_VALUE
 

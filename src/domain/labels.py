@@ -14,7 +14,6 @@ TEAM_LABEL = "team"
 TYPE_LABEL = "type"
 #: Value of the `type` label that marks a Secret as managed by aivenator (janitor selector).
 TYPE_VALUE = "aivenator.aiven.nais.io"
-MANAGED_SELECTOR = f"{TYPE_LABEL}={TYPE_VALUE}"
 #: Copied from the AivenApplication's label of the same key ("0" when absent).
 SECRET_GENERATION_LABEL = "aiven.nais.io/secret-generation"
 SECRET_GENERATION_DEFAULT = "0"

@@ -79,10 +79,6 @@ class SweepPlan:
     #: The first-seen table to keep: every user seen now, with its (possibly new) first sighting.
     first_seen: tuple[tuple[UserKey, datetime], ...]
 
-    @property
-    def first_seen_map(self) -> Mapping[UserKey, datetime]:
-        return dict(self.first_seen)
-
 
 def referenced_users(secrets: Iterable[SecretView]) -> frozenset[tuple[ServiceType, str]]:
     """(service type, user name) of every user any of these Secrets names in its annotations.

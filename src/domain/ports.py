@@ -7,7 +7,6 @@ from an adapter mean a bug.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol
 
 from aivenator.domain.facts import (
@@ -19,12 +18,6 @@ from aivenator.domain.facts import (
     ValkeyAccessControl,
 )
 from returns.result import Result
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """Current time, timezone-aware UTC."""
-        ...
 
 
 class AivenProjects(Protocol):

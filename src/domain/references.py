@@ -14,7 +14,7 @@ must hand in the raw JSON (for example `ApiClient().sanitize_for_serialization(o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,10 +124,3 @@ def workload_refs(kind: str, obj: Mapping[str, Any]) -> WorkloadRefs:
         secret_names=secret_names_in_pod_spec(pod_spec_of(kind, obj)),
     )
 
-
-def referenced_by_namespace(refs: Iterable[WorkloadRefs]) -> Mapping[str, frozenset[str]]:
-    """Union of referenced Secret names per namespace."""
-    acc: dict[str, set[str]] = {}
-    for ref in refs:
-        acc.setdefault(ref.namespace, set()).update(ref.secret_names)
-    return {ns: frozenset(names) for ns, names in acc.items()}

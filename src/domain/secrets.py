@@ -1,6 +1,6 @@
 """Desired Secrets and the minimal change that gets an existing Secret there (product spec §4).
 
-`render_secret(s)` combines the keys, labels and annotations common to every managed Secret with
+`render_secret` combines the keys, labels and annotations common to every managed Secret with
 one service handler's content; `diff(desired, existing)` yields Create, Update (a JSON merge
 patch touching only our keys, labels, annotations and finalizer, guarded by the existing
 resourceVersion) or Unchanged. Everything here is pure: `now` and any new store password are
@@ -13,10 +13,10 @@ arguments.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from aivenator.domain import labels as L
 from aivenator.domain.application import AivenApplication
@@ -60,11 +60,6 @@ class SectionInput:
     user: ServiceUser
     #: CA (PEM) of `facts.project`.
     project_ca: str = field(repr=False)
-
-
-class Rendered(NamedTuple):
-    secrets: tuple[DesiredSecret, ...]
-    errors: tuple[RenderError, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,27 +162,6 @@ def render_secret(
     )
 
 
-def render_secrets(
-    app: AivenApplication,
-    inputs: Sequence[SectionInput],
-    existing: Mapping[str, Mapping[str, Any]],
-    now: datetime,
-    new_password: str,
-    main_ca: str,
-) -> Rendered:
-    """Render every section that has inputs; `existing` maps Secret name to the API object.
-    A section that cannot be rendered is reported in `errors` and does not stop the others."""
-    secrets: list[DesiredSecret] = []
-    errors: list[RenderError] = []
-    for inp in inputs:
-        match render_secret(app, inp, existing.get(inp.section.secret_name), now, new_password, main_ca):
-            case Success(secret):
-                secrets.append(secret)
-            case Failure(error):
-                errors.append(error)
-    return Rendered(tuple(secrets), tuple(errors))
-
-
 def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
@@ -249,30 +223,3 @@ def diff(desired: DesiredSecret, existing: Mapping[str, Any] | None) -> SecretCh
     if data_patch:
         patch["data"] = data_patch
     return Update(patch)
-
-
-def as_existing(desired: DesiredSecret, resource_version: str = "1", uid: str = "") -> dict[str, Any]:
-    """What the API would return after creating `desired` (for tests and tooling)."""
-    body = to_manifest(desired)
-    body["metadata"]["resourceVersion"] = resource_version
-    if uid:
-        body["metadata"]["uid"] = uid
-    return body
-
-
-def apply_patch(existing: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """RFC 7386 JSON merge patch applied to `existing` (the server's behaviour, for tests/fakes)."""
-    merged: dict[str, Any] = _merge_patch(existing, patch)
-    return merged
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, Mapping):
-        return patch
-    result: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge_patch(result.get(key), value)
-    return result

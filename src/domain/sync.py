@@ -316,10 +316,6 @@ class AppStatus:
         return out
 
 
-#: The status the shell writes (the whole `status`, as a merge patch of the status subresource).
-StatusPatch = AppStatus
-
-
 def status_patch_body(status: AppStatus) -> dict[str, Any]:
     """A JSON merge patch for the status subresource; fields now absent are removed (None)."""
     body: dict[str, Any] = {

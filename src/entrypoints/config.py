@@ -47,17 +47,6 @@ def parse_duration(text: str) -> float:
     return total
 
 
-def format_duration(seconds: float) -> str:
-    """The inverse of `parse_duration` for whole seconds (used in help texts and logs)."""
-    whole = int(seconds)
-    if whole != seconds:
-        return f"{seconds}s"
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return out or "0s"
-
-
 @dataclass(frozen=True, slots=True)
 class Address:
     host: str

@@ -10,13 +10,10 @@ from aivenator.entrypoints.config import (
     OperatorConfig,
     add_arguments,
     env_name,
-    format_duration,
     load_config,
     parse_address,
     parse_duration,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from returns.pipeline import is_successful
 from returns.result import Result
 
@@ -71,12 +68,6 @@ def test_go_durations_are_understood(text: str, seconds: float) -> None:
 def test_malformed_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
-
-
-@settings(max_examples=50)
-@given(st.integers(min_value=0, max_value=10 * 86400))
-def test_format_duration_round_trips(seconds: int) -> None:
-    assert parse_duration(format_duration(seconds)) == seconds
 
 
 def test_defaults_match_the_compatible_flags() -> None:

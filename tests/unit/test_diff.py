@@ -8,20 +8,19 @@ import copy
 import datetime as dt
 from typing import Any
 
+from aivenator.adapters.kubernetes_common import merge_patch
 from aivenator.domain import labels as L
 from aivenator.domain.secrets import (
     Create,
     DesiredSecret,
     Unchanged,
     Update,
-    apply_patch,
-    as_existing,
     diff,
-    render_secrets,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.secrets import as_existing, render_all
 from tests.unit.strategies import foreign_keys, parse_valid, raw_applications, section_inputs
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -69,7 +68,7 @@ def test_update_touches_only_our_keys_and_keeps_foreign_finalizers() -> None:
         },
         "data": {"VALKEY_REPLICA_HOST_C": None},
     }
-    patched = apply_patch(existing, change.patch)
+    patched = merge_patch(existing, change.patch)
     assert patched["metadata"]["labels"]["other"] == "x"
     assert patched["data"]["THEIRS"] == "eA=="
     assert isinstance(diff(_desired(), patched), Unchanged)
@@ -97,8 +96,7 @@ def test_foreign_metadata_and_data_always_survive_an_update(
 ) -> None:
     app = parse_valid(data.draw(raw_applications()))
     inputs = data.draw(section_inputs(app))
-    rendered = render_secrets(app, inputs, {}, NOW, "pw", "MAIN-CA")
-    for secret in rendered.secrets:
+    for secret in render_all(app, inputs, {}, NOW, "pw", "MAIN-CA"):
         labels_ = {k: v for k, v in foreign_labels.items() if k not in secret.owned_labels}
         annotations_ = {k: v for k, v in foreign_annotations.items() if k not in secret.owned_annotations}
         data_ = {k: v for k, v in foreign_data.items() if k not in secret.owned_data_keys}
@@ -121,7 +119,7 @@ def test_foreign_metadata_and_data_always_survive_an_update(
         assert existing == before  # diff never mutates its input
         assert isinstance(change, Update)  # at least the finalizer is missing
         assert change.patch["metadata"]["resourceVersion"] == "7"
-        patched = apply_patch(existing, change.patch)
+        patched = merge_patch(existing, change.patch)
         for k, value in labels_.items():
             assert patched["metadata"]["labels"][k] == value
         for k, value in annotations_.items():

@@ -102,7 +102,7 @@ def test_a_user_first_seen_now_or_recently_is_spared() -> None:
     plan = plan_orphan_sweep([service], [], first_seen, NOW, GRACE, dry_run=False)
     assert plan.delete == ()
     assert reasons(plan) == {fresh: SpareReason.FIRST_SEEN_NOW, recent: SpareReason.TOO_YOUNG}
-    assert plan.first_seen_map == {
+    assert dict(plan.first_seen) == {
         UserKey(PROJECT, service.name, fresh): NOW,
         UserKey(PROJECT, service.name, recent): NOW - timedelta(hours=3),
     }
@@ -112,7 +112,7 @@ def test_the_first_seen_table_forgets_users_that_are_gone() -> None:
     service = valkey_service("orders-r-abc")
     stale = {UserKey(PROJECT, service.name, "deleted-meanwhile-r-xyz"): LONG_AGO}
     plan = plan_orphan_sweep([service], [], stale, NOW, GRACE, dry_run=False)
-    assert set(plan.first_seen_map) == {UserKey(PROJECT, service.name, "orders-r-abc")}
+    assert set(dict(plan.first_seen)) == {UserKey(PROJECT, service.name, "orders-r-abc")}
 
 
 def test_users_an_application_is_about_to_use_are_spared() -> None:
@@ -255,8 +255,8 @@ def test_the_sweep_never_deletes_a_referenced_foreign_young_or_built_in_user(
     decided = [o.key for o in plan.delete] + [s.user for s in plan.spared]
     every_user = [UserKey(s.project, s.name, u) for s in services for u in s.usernames]
     assert sorted(decided) == sorted(every_user), "every user gets exactly one decision"
-    assert set(plan.first_seen_map) == set(every_user)
-    assert all(plan.first_seen_map[k] == first_seen.get(k, NOW) for k in every_user)
+    assert set(dict(plan.first_seen)) == set(every_user)
+    assert all(dict(plan.first_seen)[k] == first_seen.get(k, NOW) for k in every_user)
 
 
 def test_deleting_an_orphaned_opensearch_user_removes_its_acl_entry_first() -> None:

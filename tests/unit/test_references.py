@@ -8,7 +8,6 @@ from aivenator.domain.references import (
     WORKLOAD_KINDS,
     WorkloadRefs,
     pod_spec_of,
-    referenced_by_namespace,
     secret_names_in_pod_spec,
     workload_refs,
 )
@@ -119,15 +118,6 @@ def test_workload_refs_carries_namespace_kind_and_name() -> None:
     refs = workload_refs("StatefulSet", obj)
     assert (refs.namespace, refs.kind, refs.name) == ("team-a", "StatefulSet", "db")
     assert "from-projected" in refs.secret_names
-
-
-def test_references_are_grouped_per_namespace() -> None:
-    refs = [
-        WorkloadRefs("a", "Pod", "p", frozenset({"s1"})),
-        WorkloadRefs("a", "Deployment", "d", frozenset({"s2"})),
-        WorkloadRefs("b", "Pod", "p", frozenset({"s3"})),
-    ]
-    assert referenced_by_namespace(refs) == {"a": {"s1", "s2"}, "b": {"s3"}}
 
 
 @settings(max_examples=60)

@@ -13,16 +13,15 @@ from aivenator.domain.secrets import (
     DesiredSecret,
     SectionInput,
     Unchanged,
-    as_existing,
     decode_data,
     diff,
     render_secret,
-    render_secrets,
 )
 from aivenator.domain.services import all_sections
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.secrets import as_existing, render_all
 from tests.unit.strategies import parse_valid, raw_applications, section_inputs, tls_material
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -135,7 +134,7 @@ def test_password_change_alone_moves_the_timestamp() -> None:
     assert second.data["KAFKA_CREDSTORE_PASSWORD"] == b"store-password-0123"
 
 
-def test_render_secrets_reports_failures_without_stopping_others() -> None:
+def test_a_section_that_cannot_be_rendered_is_reported_and_others_still_render() -> None:
     app = parse_valid(
         _raw(
             kafka={"pool": "dev-nais-dev", "secretName": "k"},
@@ -157,11 +156,13 @@ def test_render_secrets_reports_failures_without_stopping_others() -> None:
         ServiceUser(vh.username(app, vs).name, "pw"),
         "ca",
     )
-    rendered = render_secrets(app, [kafka_input, valkey_input], {}, NOW, "pw", "ca")
-    assert [s.name for s in rendered.secrets] == ["v"]
-    assert [e.section_key for e in rendered.errors] == ["kafka"]
-    assert "certificate" in rendered.errors[0].message
-    assert "pw" not in rendered.errors[0].message
+    kafka = render_secret(app, kafka_input, None, NOW, "pw", "ca")
+    valkey = render_secret(app, valkey_input, None, NOW, "pw", "ca")
+    assert valkey.unwrap().name == "v"
+    error = kafka.failure()
+    assert error.section_key == "kafka"
+    assert "certificate" in error.message
+    assert "pw" not in error.message
 
 
 def _strip_stores(secret: DesiredSecret) -> dict[str, bytes]:
@@ -173,16 +174,15 @@ def _strip_stores(secret: DesiredSecret) -> dict[str, bytes]:
 def test_rendering_is_deterministic_and_a_fixed_point(data: st.DataObject) -> None:
     app = parse_valid(data.draw(raw_applications()))
     inputs = data.draw(section_inputs(app))
-    first = render_secrets(app, inputs, {}, NOW, "new-password-0123", "MAIN-CA")
-    again = render_secrets(app, inputs, {}, NOW, "new-password-0123", "MAIN-CA")
-    assert not first.errors
-    assert len(first.secrets) == len(all_sections(app))
+    first = render_all(app, inputs, {}, NOW, "new-password-0123", "MAIN-CA")
+    again = render_all(app, inputs, {}, NOW, "new-password-0123", "MAIN-CA")
+    assert len(first) == len(all_sections(app))
     # deterministic up to the random salt of PKCS#12 stores (compared by content)
-    assert [_strip_stores(s) for s in first.secrets] == [_strip_stores(s) for s in again.secrets]
-    assert [(s.labels, s.annotations) for s in first.secrets] == [
-        (s.labels, s.annotations) for s in again.secrets
+    assert [_strip_stores(s) for s in first] == [_strip_stores(s) for s in again]
+    assert [(s.labels, s.annotations) for s in first] == [
+        (s.labels, s.annotations) for s in again
     ]
-    for secret, inp in zip(first.secrets, inputs, strict=True):
+    for secret, inp in zip(first, inputs, strict=True):
         if "client.keystore.p12" in secret.data:
             pw = secret.data["KAFKA_CREDSTORE_PASSWORD"].decode()
             assert keystores.keystore_holds(
@@ -190,10 +190,10 @@ def test_rendering_is_deterministic_and_a_fixed_point(data: st.DataObject) -> No
             )
             assert keystores.truststore_holds(secret.data["client.truststore.jks"], pw, inp.project_ca)
     # re-rendering against what was written changes nothing, even later and with another password
-    existing = {s.name: as_existing(s) for s in first.secrets}
-    later = render_secrets(app, inputs, existing, LATER, "other-pw", "MAIN-CA")
-    assert [s.data for s in later.secrets] == [s.data for s in first.secrets]
-    for secret in later.secrets:
+    existing = {s.name: as_existing(s) for s in first}
+    later = render_all(app, inputs, existing, LATER, "other-pw", "MAIN-CA")
+    assert [s.data for s in later] == [s.data for s in first]
+    for secret in later:
         assert isinstance(diff(secret, existing[secret.name]), Unchanged)
         assert decode_data(existing[secret.name]) == dict(secret.data)
 

@@ -21,13 +21,14 @@ from aivenator.domain.facts import Endpoint, ServiceFacts, ServiceType, ServiceU
 from aivenator.domain.janitor import Deletion, Kept, plan_cleanup, secret_view
 from aivenator.domain.names import access_suffix, is_valid_username, shorten
 from aivenator.domain.parse import parse_application
-from aivenator.domain.secrets import Create, SectionInput, as_existing, diff, render_secret, to_manifest
+from aivenator.domain.secrets import Create, SectionInput, diff, render_secret, to_manifest
 from aivenator.domain.services import SERVICES, all_sections, cleanup_actions
 from aivenator.domain.services.base import SecretMeta, Section, ServiceConfig
 from aivenator.domain.sync import needs_sync
 from cryptography.hazmat.primitives.serialization import pkcs12
 from returns.result import Failure, Success
 
+from tests.support.secrets import as_existing
 from tests.unit.strategies import tls_material
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)

@@ -18,10 +18,11 @@ from typing import Any
 import yaml
 from aivenator.domain import labels
 from aivenator.domain.references import WORKLOAD_KINDS
-from aivenator.domain.secrets import as_existing
 from aivenator.domain.services.base import ServiceConfig
 from aivenator.entrypoints.cli.cmd_render import load_facts, render_documents
 from hypothesis import strategies as st
+
+from tests.support.secrets import as_existing
 
 NAMESPACES = ("a", "a-b", "b", "team-x", "teamfoo")
 SECRET_NAMES = ("s1", "s2", "aiven-app-kafka", "aiven-app-valkey-x", "shared", "b-s1")

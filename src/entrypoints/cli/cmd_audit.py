@@ -68,12 +68,6 @@ class AuditAiven(Protocol):
     def service(self, project: str, service: str) -> Result[ServiceFacts, AivenError]: ...
 
 
-class ServiceLister(Protocol):
-    """Optional: adapters that can list a project's services in one request (`AivenHttp`)."""
-
-    def list_services(self, project: str) -> Result[tuple[ServiceFacts, ...], AivenError]: ...
-
-
 Progress = Callable[[str], None]
 
 

@@ -76,11 +76,6 @@ class LeaderElector:
         with self._lock:
             return self._leading and self._mono() - self._last_renew < self.renew_deadline
 
-    @property
-    def observed_holder(self) -> str | None:
-        with self._lock:
-            return None if self._observed is None else self._observed[0]
-
     # --- one round ------------------------------------------------------------------------
 
     def try_acquire_or_renew(self) -> bool:

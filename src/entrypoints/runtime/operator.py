@@ -86,7 +86,6 @@ class Operator:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
-        self._janitor_namespaces_pending: set[str] = set()
         self._forced: set[tuple[str, str]] = set()
 
         def restarted(name: str, reason: str) -> None:

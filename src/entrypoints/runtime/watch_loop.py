@@ -116,9 +116,6 @@ class Informer(Generic[T]):
     def has_synced(self) -> bool:
         return self._synced.is_set()
 
-    def wait_synced(self, timeout: float) -> bool:
-        return self._synced.wait(timeout)
-
     @property
     def resource_version(self) -> str:
         return self._resource_version

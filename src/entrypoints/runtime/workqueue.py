@@ -238,11 +238,6 @@ class WorkQueue(Generic[K]):
             self._waiting.clear()
             self._cond.notify_all()
 
-    @property
-    def shutting_down(self) -> bool:
-        with self._cond:
-            return self._shutting_down
-
     def wait_inflight(self, timeout: float) -> bool:
         """After `shutdown`, wait until every key handed out was `done` (True) or timeout."""
         deadline = time.monotonic() + timeout

@@ -72,10 +72,6 @@ class Finalizer:
         self._lock = threading.Lock()
         self._stuck: set[tuple[str, str]] = set()
 
-    def stuck(self) -> frozenset[tuple[str, str]]:
-        with self._lock:
-            return frozenset(self._stuck)
-
     def finalize(self, namespace: str, name: str, attempt: int = 0) -> FinalizeResult:
         """`attempt`: failed passes so far for this Secret (0 on the first)."""
         raw = self._get_secret(namespace, name)

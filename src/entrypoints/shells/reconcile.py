@@ -108,7 +108,6 @@ class _Pass:
 
     app: AivenApplication
     writes: int = 0
-    aiven_calls: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
 
 

@@ -1,0 +1,1 @@
+"""Helpers shared by the unit and integration tiers: one fake clock, one harness, test builders."""
