@@ -103,6 +103,9 @@ class OperatorConfig:
     orphan_grace_period: float = 3600.0
     orphan_sweep_dry_run: bool = False
     max_finalizer_attempts: int = 10
+    webhook_address: Address | None = None
+    webhook_cert_file: str | None = None
+    webhook_key_file: str | None = None
 
     def __repr__(self) -> str:
         # dataclass repr with the token left out entirely would hide whether one is set at all.
@@ -143,6 +146,19 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("orphan-grace-period", "duration", "1h", "minimum age of an orphaned user before it is swept"),
     ("orphan-sweep-dry-run", "bool", "false", "only report orphaned users, delete nothing"),
     ("max-finalizer-attempts", "int", "10", "finalizer retries before a Secret is reported stuck"),
+    (
+        "webhook-address",
+        "address",
+        None,
+        "serve the CRD conversion webhook (HTTPS, /convert) here (default: off)",
+    ),
+    (
+        "webhook-cert-file",
+        "str",
+        None,
+        "PEM certificate (chain) of the conversion webhook; reloaded on change",
+    ),
+    ("webhook-key-file", "str", None, "PEM private key of the conversion webhook; reloaded on change"),
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -243,6 +259,13 @@ def load_config(
 
     metrics_address = convert("metrics-address", parse_address, Address("127.0.0.1", 8080))
     health_address = convert("health-probe-address", parse_address, None)
+    webhook_address = convert("webhook-address", parse_address, None)
+    webhook_cert = str(raw["webhook_cert_file"]).strip() if raw["webhook_cert_file"] else None
+    webhook_key = str(raw["webhook_key_file"]).strip() if raw["webhook_key_file"] else None
+    if webhook_address is not None and not (webhook_cert and webhook_key):
+        errors.append("--webhook-address: needs --webhook-cert-file and --webhook-key-file")
+    if webhook_address is None and (webhook_cert or webhook_key):
+        errors.append("--webhook-cert-file/--webhook-key-file: given without --webhook-address")
     config_values: dict[str, Any] = {
         "aiven_api_url": api_url,
         "projects": projects,
@@ -270,6 +293,9 @@ def load_config(
         "orphan_grace_period": positive("orphan-grace-period", parse_duration, 3600.0, allow_zero=True),
         "orphan_sweep_dry_run": raw["orphan_sweep_dry_run"] is True,
         "max_finalizer_attempts": positive("max-finalizer-attempts", int, 10),
+        "webhook_address": webhook_address,
+        "webhook_cert_file": webhook_cert,
+        "webhook_key_file": webhook_key,
     }
     if config_values["leader_elect"]:
         if not config_values["leader_election_namespace"] or not config_values["leader_election_name"]:

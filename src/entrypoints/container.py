@@ -29,6 +29,7 @@ from aivenator.entrypoints.runtime.health import HealthServer
 from aivenator.entrypoints.runtime.leader import LeaderElector
 from aivenator.entrypoints.runtime.logging_setup import get_logger
 from aivenator.entrypoints.runtime.operator import Operator
+from aivenator.entrypoints.runtime.webhook import CertificateFiles, WebhookServer
 from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 from dependency_injector import containers, providers
 
@@ -39,7 +40,7 @@ def _utcnow() -> datetime:
 
 def _settings(values: dict[str, Any]) -> OperatorConfig:
     fields = dict(values)
-    for key in ("metrics_address", "health_probe_address"):
+    for key in ("metrics_address", "health_probe_address", "webhook_address"):
         value = fields.get(key)
         if isinstance(value, dict):
             fields[key] = Address(**value)
@@ -92,6 +93,17 @@ def _servers(settings: OperatorConfig, metrics: Metrics, enabled: bool) -> tuple
     return tuple(servers)
 
 
+def _webhook(settings: OperatorConfig, enabled: bool, log: Any) -> WebhookServer | None:
+    """The conversion webhook when --webhook-address is set (the certificate is read here, so a
+    missing or bad file fails start-up with one clear line)."""
+    at = settings.webhook_address
+    if not enabled or at is None or not settings.webhook_cert_file or not settings.webhook_key_file:
+        return None
+    return WebhookServer(
+        at.host, at.port, CertificateFiles(settings.webhook_cert_file, settings.webhook_key_file), log
+    )
+
+
 def _budget(rate: float, burst: int) -> RequestBudget:
     return RequestBudget(rate=rate, burst=burst)
 
@@ -131,6 +143,7 @@ class Container(containers.DeclarativeContainer):
     #: Whether to serve /metrics, /healthz, /readyz (tests usually switch it off).
     serve_http = providers.Object(True)
     servers = providers.Singleton(_servers, settings, metrics, serve_http)
+    webhook = providers.Singleton(_webhook, settings, serve_http, log)
     leader = providers.Singleton(_leader, config.leader_elect, kubernetes, settings, now, monotonic)
     #: Seconds one watch request stays open (the in-memory cluster is happy with short ones).
     watch_timeout = providers.Object(300.0)
@@ -148,6 +161,7 @@ class Container(containers.DeclarativeContainer):
         leader=leader,
         servers=servers,
         watch_timeout=watch_timeout,
+        webhook=webhook,
     )
 
 

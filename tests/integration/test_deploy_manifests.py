@@ -126,6 +126,8 @@ def test_every_deploy_manifest_applies_to_a_real_apiserver(admin: k8s.ApiClient)
     deployment = apps.read_namespaced_deployment("aivenator", OPERATOR_NAMESPACE)
     assert deployment.spec.replicas == 2
     assert CoreV1Api(admin).read_namespaced_service("aivenator-metrics", OPERATOR_NAMESPACE).spec.ports
+    webhook = CoreV1Api(admin).read_namespaced_service("aivenator-webhook", OPERATOR_NAMESPACE)
+    assert [(p.port, p.target_port) for p in webhook.spec.ports] == [(443, "webhook")]
 
 
 def test_example_manifests_apply_after_creating_their_namespaces(admin: k8s.ApiClient) -> None:
@@ -182,8 +184,17 @@ def test_aivenapplication_crd_is_established_with_its_names(admin: k8s.ApiClient
     crd = ApiextensionsV1Api(admin).read_custom_resource_definition("aivenapplications.aiven.nais.io")
     assert crd.spec.names.short_names == ["aivenapp"]
     assert crd.spec.scope == "Namespaced"
-    [version] = crd.spec.versions
-    assert (version.name, version.served, version.storage) == ("v1", True, True)
+    v1, v2 = crd.spec.versions
+    assert (v1.name, v1.served, v1.storage, v1.deprecated) == ("v1", True, True, True)
+    assert v1.deprecation_warning == "deprecated, use v2"
+    assert (v2.name, v2.served, v2.storage, v2.deprecated) == ("v2", True, False, None)
+    webhook = crd.spec.conversion.webhook
+    assert crd.spec.conversion.strategy == "Webhook"
+    assert webhook.conversion_review_versions == ["v1"]
+    assert (webhook.client_config.service.name, webhook.client_config.service.path) == (
+        "aivenator-webhook",
+        "/convert",
+    )
     resources = CustomObjectsApi(admin).get_api_resources(GROUP, VERSION).resources
     by_name = {r.name: r for r in resources}
     assert by_name[PLURAL].short_names == ["aivenapp"]

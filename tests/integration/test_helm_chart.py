@@ -126,14 +126,17 @@ def test_default_render_has_every_operator_object_and_no_monitoring(helm: str) -
     kinds = sorted(d["kind"] for d in template(helm))
     assert kinds == sorted(
         [
+            "Certificate",
             "ClusterRole",
             "ClusterRoleBinding",
             "CustomResourceDefinition",
             "Deployment",
+            "Issuer",
             "NetworkPolicy",
             "PodDisruptionBudget",
             "Role",
             "RoleBinding",
+            "Service",
             "Service",
             "ServiceAccount",
             "ValidatingAdmissionPolicy",
@@ -244,7 +247,19 @@ def test_chart_crd_is_the_deploy_crd(helm: str, tmp_path: Path) -> None:
         assert member.read() == (REPO / "deploy" / "crds" / "aivenapplications.yaml").read_bytes()
     rendered = only(template(helm), "CustomResourceDefinition")
     source = load_yaml_documents(REPO / "deploy" / "crds" / "aivenapplications.yaml")[0]
+    # Only the conversion webhook's Service differs: this release's, in its namespace.
+    service = rendered["spec"]["conversion"]["webhook"]["clientConfig"]["service"]
+    assert service == {
+        "name": f"{RELEASE}-aivenator-webhook",
+        "namespace": NAMESPACE,
+        "path": "/convert",
+        "port": 443,
+    }
+    source["spec"]["conversion"]["webhook"]["clientConfig"]["service"] = service
     assert rendered["spec"] == source["spec"]
+    assert rendered["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        f"{NAMESPACE}/{RELEASE}-aivenator-webhook"
+    )
     assert rendered["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert rendered["metadata"]["labels"]["app.kubernetes.io/component"] == "crd"
     no_keep = only(template(helm, "--set", "crds.keep=false"), "CustomResourceDefinition")
@@ -252,6 +267,57 @@ def test_chart_crd_is_the_deploy_crd(helm: str, tmp_path: Path) -> None:
     assert not [
         d for d in template(helm, "--set", "crds.install=false") if d["kind"] == "CustomResourceDefinition"
     ]
+
+
+def test_conversion_webhook_is_served_mounted_and_certified(helm: str) -> None:
+    docs = template(helm)
+    c = container(docs)
+    assert "--webhook-address=0.0.0.0:9443" in c["args"]
+    assert "--webhook-cert-file=/var/run/secrets/webhook/tls.crt" in c["args"]
+    assert "--webhook-key-file=/var/run/secrets/webhook/tls.key" in c["args"]
+    assert {"name": "webhook", "containerPort": 9443, "protocol": "TCP"} in c["ports"]
+    volumes = {v["name"]: v for v in only(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["webhook-tls"]["secret"]["secretName"] == f"{RELEASE}-aivenator-webhook-tls"
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"].endswith("-webhook"))
+    assert service["spec"]["ports"] == [
+        {"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}
+    ]
+    certificate = only(docs, "Certificate")
+    assert certificate["spec"]["secretName"] == f"{RELEASE}-aivenator-webhook-tls"
+    assert f"{RELEASE}-aivenator-webhook.{NAMESPACE}.svc" in certificate["spec"]["dnsNames"]
+    assert certificate["spec"]["issuerRef"] == {
+        "name": only(docs, "Issuer")["metadata"]["name"],
+        "kind": "Issuer",
+    }
+
+    own_issuer = template(
+        helm,
+        "--set",
+        "webhook.certManager.issuerRef.name=corp-ca",
+        "--set",
+        "webhook.certManager.issuerRef.kind=ClusterIssuer",
+    )
+    assert not [d for d in own_issuer if d["kind"] == "Issuer"]
+    assert only(own_issuer, "Certificate")["spec"]["issuerRef"] == {
+        "name": "corp-ca",
+        "kind": "ClusterIssuer",
+    }
+
+    manual = template(
+        helm,
+        "--set",
+        "webhook.certManager.enabled=false",
+        "--set",
+        "webhook.caBundle=Q0E=",
+        "--set",
+        "webhook.tlsSecretName=my-tls",
+    )
+    assert not [d for d in manual if d["kind"] in {"Certificate", "Issuer"}]
+    crd = only(manual, "CustomResourceDefinition")
+    assert crd["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"] == "Q0E="
+    assert "cert-manager.io/inject-ca-from" not in crd["metadata"]["annotations"]
+    volumes = {v["name"]: v for v in only(manual, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["webhook-tls"]["secret"]["secretName"] == "my-tls"
 
 
 def test_chart_rbac_grants_exactly_what_deploy_rbac_grants(helm: str) -> None:
@@ -286,7 +352,7 @@ def test_network_policy_allows_metrics_in_and_only_dns_api_and_https_out(helm: s
     policy = only(template(helm), "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     ingress_ports = sorted(p["port"] for rule in policy["ingress"] for p in rule["ports"])
-    assert ingress_ports == ["health", "metrics"]
+    assert ingress_ports == ["health", "metrics", "webhook"]
     egress_ports = sorted(p["port"] for rule in policy["egress"] for p in rule["ports"])
     assert egress_ports == [53, 53, 443, 6443]
     open_egress = only(template(helm, "--set", "networkPolicy.egress.enabled=false"), "NetworkPolicy")["spec"]
@@ -297,7 +363,7 @@ def test_monitoring_renders_service_monitor_and_the_four_alert_families(helm: st
     docs = template(helm, *MONITORING)
     monitor = only(docs, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    service = only(docs, "Service")
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"].endswith("-metrics"))
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "metrics"
 

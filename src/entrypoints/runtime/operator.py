@@ -31,6 +31,7 @@ from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.runtime.health import HealthServer
 from aivenator.entrypoints.runtime.leader import LeaderElector
 from aivenator.entrypoints.runtime.watch_loop import ChangeType, Informer, object_key, object_version
+from aivenator.entrypoints.runtime.webhook import WebhookServer
 from aivenator.entrypoints.runtime.workqueue import Backoff, WorkQueue
 from aivenator.entrypoints.shells.finalize import Finalizer
 from aivenator.entrypoints.shells.janitor_runner import JanitorResult, JanitorRunner
@@ -70,6 +71,7 @@ class Operator:
         servers: Sequence[HealthServer] = (),
         watch_timeout: float = 300.0,
         new_password: Callable[[], str] | None = None,
+        webhook: WebhookServer | None = None,
     ) -> None:
         self.config = config
         self.kube = kube
@@ -80,6 +82,8 @@ class Operator:
         self._mono = monotonic
         self.leader = leader
         self.servers = tuple(servers)
+        #: The CRD conversion webhook: served by every replica from start, leader or not.
+        self.webhook = webhook
         self.queue: WorkQueue[Key] = WorkQueue(
             clock=monotonic, backoff=Backoff(base=1.0, cap=300.0), on_depth=metrics.queue_depth.set
         )
@@ -410,6 +414,9 @@ class Operator:
             server.ready = self.readiness
             server.alive = self.liveness
             server.start()
+        if self.webhook is not None:
+            self.webhook.start()
+            self.log.info("conversion_webhook_serving", url=self.webhook.url)
         for informer in self.informers():
             self._spawn(f"informer-{informer.name}", informer.run, self._stop)
         if self.leader is not None:
@@ -498,5 +505,7 @@ class Operator:
             self.leader.stop(release=True)
         for server in self.servers:
             server.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
         self._started = False
         self.log.info("operator_stopped")

@@ -81,3 +81,8 @@ combinations that cannot work. Rendered (empty) from the Deployment template.
 {{- fail "aiven.projects must name at least one Aiven project" }}
 {{- end }}
 {{- end }}
+
+{{/* The conversion webhook: Service, Certificate and TLS Secret names. */}}
+{{- define "aivenator.webhookName" -}}{{ include "aivenator.fullname" . }}-webhook{{- end }}
+{{- define "aivenator.webhookSecret" -}}{{ .Values.webhook.tlsSecretName | default (printf "%s-webhook-tls" (include "aivenator.fullname" .)) }}{{- end }}
+{{- define "aivenator.webhookDir" -}}/var/run/secrets/webhook{{- end }}
