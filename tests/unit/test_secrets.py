@@ -198,10 +198,25 @@ def test_rendering_is_deterministic_and_a_fixed_point(data: st.DataObject) -> No
         assert decode_data(existing[secret.name]) == dict(secret.data)
 
 
-def test_short_store_password_is_replaced_not_reused() -> None:
+def test_go_operator_stores_and_constant_password_are_kept_byte_for_byte() -> None:
+    """A takeover changes no credential: `changeme` is short, but the stores hold the current
+    certificate and CA, so password and stores stay (pods reading one from the environment and
+    the others from a volume never see a mismatch)."""
     app, inp = _kafka_input()
     legacy = render_secret(app, inp, None, NOW, "changeme", "MAIN-CA").unwrap()
+    assert legacy.data["KAFKA_CREDSTORE_PASSWORD"] == b"changeme"
     again = render_secret(app, inp, as_existing(legacy), LATER, "a-new-random-password", "MAIN-CA").unwrap()
+    assert again.data == legacy.data
+    assert isinstance(diff(again, as_existing(legacy)), Unchanged)
+
+
+def test_new_certificate_brings_a_new_password() -> None:
+    app, inp = _kafka_input(0)
+    legacy = render_secret(app, inp, None, NOW, "changeme", "MAIN-CA").unwrap()
+    _, rotated = _kafka_input(1)
+    again = render_secret(
+        app, rotated, as_existing(legacy), LATER, "a-new-random-password", "MAIN-CA"
+    ).unwrap()
     assert again.data["KAFKA_CREDSTORE_PASSWORD"] == b"a-new-random-password"
-    _, cert, key = tls_material(0)
+    _, cert, key = tls_material(1)
     assert keystores.keystore_holds(again.data["client.keystore.p12"], "a-new-random-password", cert, key)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from aivenator.domain import keystores, labels
 from aivenator.domain.actions import Action, DeleteServiceUser
 from aivenator.domain.application import AivenApplication
@@ -46,10 +49,6 @@ DATA_KEYS = frozenset(
         TRUSTSTORE,
     }
 )
-#: Stores protected by a shorter password (such as the Go operator's constant) are rebuilt with a
-#: new random password instead of being reused.
-MIN_REUSED_PASSWORD_LENGTH = 16
-
 ANNOTATION_KEYS = frozenset({labels.KAFKA_SERVICE_USER, labels.KAFKA_POOL, labels.KAFKA_SERVICE_NAME})
 
 
@@ -58,25 +57,72 @@ def service_candidates(pool: str) -> tuple[str, ...]:
     return ("kafka", f"{pool}-kafka")
 
 
+@dataclass(frozen=True, slots=True)
+class StorePlan:
+    """Which key/trust stores to keep and under which password; None means build it anew."""
+
+    password: str
+    keystore: bytes | None
+    truststore: bytes | None
+    #: Why the password is what it is (for tests and logs; never contains a secret).
+    reason: str
+
+
+def plan_stores(
+    existing_data: Mapping[str, bytes], cert: str, key: str, ca: str, new_password: str
+) -> StorePlan:
+    """Keep the Secret's stores and password unless the credentials they protect changed.
+
+    A purely computational function. Stores that open with the Secret's current
+    `KAFKA_CREDSTORE_PASSWORD` and hold exactly this certificate/key (keystore) and CA
+    (truststore) are kept byte for byte, whatever the password looks like (the Go operator's
+    constant `changeme` included): pods that read the password from the environment and the
+    stores from a mounted volume must never see one change without the other. When the
+    credentials are the same but a store must be rebuilt (the CA rotated, a store was damaged),
+    the old password is kept too. A new password (`new_password`, drawn by the shell) comes only
+    with new credentials (a new user or certificate), when pods restart anyway.
+    """
+    old_password = existing_data.get(CREDSTORE_PASSWORD, b"").decode("utf-8", "replace")
+    old_keystore = existing_data.get(KEYSTORE)
+    old_truststore = existing_data.get(TRUSTSTORE)
+    keystore_ok = bool(old_password) and (
+        old_keystore is not None and keystores.keystore_holds(old_keystore, old_password, cert, key)
+    )
+    truststore_ok = bool(old_password) and (
+        old_truststore is not None and keystores.truststore_holds(old_truststore, old_password, ca)
+    )
+    if keystore_ok and truststore_ok:
+        return StorePlan(old_password, old_keystore, old_truststore, "stores hold the current credentials")
+    same_credentials = keystore_ok or (
+        existing_data.get(CERTIFICATE) == cert.encode() and existing_data.get(PRIVATE_KEY) == key.encode()
+    )
+    if same_credentials and old_password:
+        return StorePlan(
+            old_password,
+            old_keystore if keystore_ok else None,
+            old_truststore if truststore_ok else None,
+            "same credentials: stores rebuilt under the existing password",
+        )
+    return StorePlan(new_password or old_password, None, None, "new credentials: new password")
+
+
 def _stores(inp: ApplyInput, cert: str, key: str) -> Result[tuple[str, bytes, bytes], str]:
-    """Reuse the existing stores and password when they hold the same material; else build new ones."""
-    old_password = inp.existing_data.get(CREDSTORE_PASSWORD, b"").decode("utf-8", "replace")
-    old_keystore = inp.existing_data.get(KEYSTORE)
-    old_truststore = inp.existing_data.get(TRUSTSTORE)
-    if (
-        len(old_password) >= MIN_REUSED_PASSWORD_LENGTH
-        and old_keystore is not None
-        and old_truststore is not None
-        and keystores.keystore_holds(old_keystore, old_password, cert, key)
-        and keystores.truststore_holds(old_truststore, old_password, inp.project_ca)
-    ):
-        return Success((old_password, old_keystore, old_truststore))
-    password = inp.new_store_password or old_password
-    if not password:
+    plan = plan_stores(inp.existing_data, cert, key, inp.project_ca, inp.new_store_password)
+    if not plan.password:
         return Failure("no password for new key and trust stores")
-    match keystores.build_keystore(cert, key, password), keystores.build_truststore(inp.project_ca, password):
-        case Success(keystore), Success(truststore):
-            return Success((password, keystore, truststore))
+    keystore: Result[bytes, str] = (
+        Success(plan.keystore)
+        if plan.keystore is not None
+        else keystores.build_keystore(cert, key, plan.password)
+    )
+    truststore: Result[bytes, str] = (
+        Success(plan.truststore)
+        if plan.truststore is not None
+        else keystores.build_truststore(inp.project_ca, plan.password)
+    )
+    match keystore, truststore:
+        case Success(built_keystore), Success(built_truststore):
+            return Success((plan.password, built_keystore, built_truststore))
         case Failure(reason), _:
             return Failure(reason)
         case _, Failure(reason):
