@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from aivenator.domain.application import Access, AivenApplication, KafkaSpec, OpenSearchSpec, ValkeySpec
+from aivenator.domain.limits import MAX_NAME, MAX_SECRET_NAME, MAX_TIMESTAMP, MAX_VALKEY
 from aivenator.domain.sync_hash import synchronization_hash
 from returns.result import Failure, Result, Success
 
@@ -52,7 +53,7 @@ def spec_hash(raw_spec: Mapping[str, Any] | None) -> str:
 
 
 def is_valid_secret_name(name: str) -> bool:
-    return 0 < len(name) <= 253 and bool(_DNS1123_SUBDOMAIN.match(name))
+    return 0 < len(name) <= MAX_SECRET_NAME and bool(_DNS1123_SUBDOMAIN.match(name))
 
 
 def parse_rfc3339(value: str) -> datetime | None:
@@ -73,6 +74,13 @@ class _Collector:
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def too_long(self, value: object, limit: int, path: str) -> bool:
+        """Report a string past `limit` characters (the CRD's `maxLength`); True if it was."""
+        if isinstance(value, str) and len(value) > limit:
+            self.add(path, f"is {len(value)} characters long; at most {limit} are allowed")
+            return True
+        return False
 
 
 def _string_map(value: Any, path: str, c: _Collector) -> tuple[tuple[str, str], ...]:
@@ -103,6 +111,8 @@ def _secret_name(section: Mapping[str, Any], path: str, c: _Collector) -> str:
     if not isinstance(value, str):
         c.add(f"{path}.secretName", "must be a string")
         return ""
+    if c.too_long(value, MAX_SECRET_NAME, f"{path}.secretName"):
+        return value
     if not is_valid_secret_name(value):
         c.add(
             f"{path}.secretName",
@@ -129,6 +139,8 @@ def _instance(section: Mapping[str, Any], path: str, c: _Collector) -> str:
     if not isinstance(value, str):
         c.add(f"{path}.instance", "must be a string")
         return ""
+    if c.too_long(value, MAX_NAME, f"{path}.instance"):
+        return value
     if len(value) > 63 or not _INSTANCE.match(value):
         c.add(f"{path}.instance", "must be lower-case letters, digits and '-' (at most 63 characters)")
     return value
@@ -145,6 +157,8 @@ def _kafka(raw: Any, allowed_projects: frozenset[str], c: _Collector) -> KafkaSp
     elif not isinstance(pool, str):
         c.add("spec.kafka.pool", "must be a string")
         pool = ""
+    elif c.too_long(pool, MAX_NAME, "spec.kafka.pool"):
+        pass
     elif pool not in allowed_projects:
         c.add("spec.kafka.pool", f"pool {pool!r} is not one of the allowed projects")
     return KafkaSpec(pool=pool, secret_name=_secret_name(section, "spec.kafka", c))
@@ -166,6 +180,10 @@ def _valkey(raw: Any, c: _Collector) -> tuple[ValkeySpec, ...]:
         return ()
     if not isinstance(raw, list):
         c.add("spec.valkey", "must be a list")
+        return ()
+    if len(raw) > MAX_VALKEY:
+        # Only the count is reported: judging thousands of entries is the work the limit avoids.
+        c.add("spec.valkey", f"has {len(raw)} entries; at most {MAX_VALKEY} are allowed")
         return ()
     specs: list[ValkeySpec] = []
     seen: dict[str, int] = {}
@@ -245,7 +263,9 @@ def parse_application(
 
     expires_at: datetime | None = None
     raw_expires = spec.get("expiresAt")
-    if raw_expires not in (None, ""):
+    if c.too_long(raw_expires, MAX_TIMESTAMP, "spec.expiresAt"):
+        pass
+    elif raw_expires not in (None, ""):
         expires_at = parse_rfc3339(raw_expires) if isinstance(raw_expires, str) else None
         if expires_at is None:
             c.add("spec.expiresAt", "must be an RFC 3339 date-time with a time zone")
@@ -254,6 +274,8 @@ def parse_application(
     if deprecated not in (None, ""):
         if not isinstance(deprecated, str):
             c.add("spec.secretName", "must be a string")
+            deprecated = None
+        elif c.too_long(deprecated, MAX_SECRET_NAME, "spec.secretName"):
             deprecated = None
         else:
             c.warnings.append(

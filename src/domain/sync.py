@@ -19,12 +19,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from aivenator.domain import labels
 from aivenator.domain.application import AivenApplication
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import SecretView, parse_time
+from aivenator.domain.limits import (
+    MAX_CONDITION_MESSAGE,
+    MAX_CONDITIONS,
+    MAX_EVENT_MESSAGE,
+    MAX_EVENTS_PER_PASS,
+    MAX_INSTANCE_CONDITIONS,
+    MAX_LISTED_IN_MESSAGE,
+    truncate,
+)
 from aivenator.domain.parse import spec_hash as spec_hash
 from aivenator.domain.secrets import COMMON_DATA_KEYS, common_labels
 from aivenator.domain.services import SERVICES
@@ -189,6 +198,9 @@ DEPRECATED = "Deprecated"
 KAFKA_READY = "KafkaReady"
 OPENSEARCH_READY = "OpenSearchReady"
 VALKEY_READY_PREFIX = "ValkeyReady-"
+#: One condition for all Valkey entries, written instead of per-instance ones past
+#: `MAX_INSTANCE_CONDITIONS` entries.
+VALKEY_READY = "ValkeyReady"
 NAME_FALLBACK = "NameFallback"
 CERTIFICATE_RENEWAL = "CertificateRenewal"
 
@@ -202,10 +214,15 @@ _FIXED_TYPES = frozenset(
         DEPRECATED,
         KAFKA_READY,
         OPENSEARCH_READY,
+        VALKEY_READY,
         NAME_FALLBACK,
         CERTIFICATE_RENEWAL,
     }
 )
+
+#: The most conditions the operator writes itself: the fixed types and the per-instance ones
+#: (the aggregate `ValkeyReady` replaces those, so this over-counts by one).
+MAX_OWN_CONDITIONS = len(_FIXED_TYPES) + MAX_INSTANCE_CONDITIONS
 
 #: What Kubernetes accepts as a condition type (metav1.Condition), without the domain prefix.
 CONDITION_TYPE_PATTERN = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -381,7 +398,8 @@ def _merge_conditions(
     stamp = format_time(now)
     out: list[Condition] = []
     for d in desired:
-        fresh = Condition(d.type, "True" if d.status else "False", d.reason, d.message, stamp, stamp)
+        message = truncate(d.message, MAX_CONDITION_MESSAGE)
+        fresh = Condition(d.type, "True" if d.status else "False", d.reason, message, stamp, stamp)
         old = previous.condition(d.type) if previous is not None else None
         if old is not None and old.status == fresh.status and old.last_transition_time:
             fresh = replace(fresh, last_transition_time=old.last_transition_time)
@@ -389,18 +407,44 @@ def _merge_conditions(
             fresh = replace(fresh, last_update_time=old.last_update_time)
         out.append(fresh)
     if previous is not None:
-        out.extend(c for c in previous.conditions if not _owned_type(c.type))
+        # Other writers' conditions are kept, as many as the CRD's bound leaves room for.
+        foreign = [c for c in previous.conditions if not _owned_type(c.type)]
+        out.extend(foreign[: max(0, MAX_CONDITIONS - len(out))])
     return tuple(out)
 
 
 def _service_conditions(results: Sequence[ServiceResult]) -> list[_Desired]:
-    return [
-        _Desired(r.condition_type, r.state is ServiceState.READY, str(r.state), r.message) for r in results
+    """One condition per section; past `MAX_INSTANCE_CONDITIONS` Valkey entries, one for them all."""
+    valkey = [r for r in results if r.service is ServiceType.VALKEY]
+    if len(valkey) <= MAX_INSTANCE_CONDITIONS:
+        return [
+            _Desired(r.condition_type, r.state is ServiceState.READY, str(r.state), r.message)
+            for r in results
+        ]
+    out = [
+        _Desired(r.condition_type, r.state is ServiceState.READY, str(r.state), r.message)
+        for r in results
+        if r.service is not ServiceType.VALKEY
     ]
+    failed = [r for r in valkey if r.state is not ServiceState.READY]
+    ready = len(valkey) - len(failed)
+    message = f"{ready} of {len(valkey)} Valkey instances ready"
+    if failed:
+        message += ": " + _listed(f"{r.label}: {r.message or r.state}" for r in failed)
+    out.append(_Desired(VALKEY_READY, not failed, "Ready" if not failed else "NotAllReady", message))
+    return out
 
 
 def _join(messages: Iterable[str]) -> str:
-    return "; ".join(m for m in messages if m)
+    return _listed(messages)
+
+
+def _listed(messages: Iterable[str], limit: int = MAX_LISTED_IN_MESSAGE) -> str:
+    """The non-empty messages joined with "; ", at most `limit` of them, then "... and N more"."""
+    present = [m for m in messages if m]
+    if len(present) <= limit:
+        return "; ".join(present)
+    return "; ".join(present[:limit]) + f"; ... and {len(present) - limit} more"
 
 
 def _finish(
@@ -551,3 +595,52 @@ def transitions(old: AppStatus | None, new: AppStatus) -> tuple[Transition, ...]
         if c.type not in current:
             out.append(Transition(c.type, c.status, None, "Removed", ""))
     return tuple(out)
+
+
+#: Conditions that are bad news when True (all others are bad news when False).
+_BAD_WHEN_TRUE = frozenset({AIVEN_FAILURE, LOCAL_FAILURE, INVALID_SPEC})
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """A Kubernetes Event to record on the application after its status was written."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+def status_events(old: AppStatus | None, new: AppStatus) -> tuple[StatusEvent, ...]:
+    """The events for writing `new` over `old`: at most `MAX_EVENTS_PER_PASS`, whatever the spec.
+
+    One per condition transition that is news: a condition going bad (Warning, reason = its
+    type), recovering (Normal, reason = its reason), or `Ready` appearing. A condition appearing
+    in its good state or disappearing is not news. Past the bound, the last event summarises the
+    transitions left out (Warning if any of them is bad). Messages must already be redacted; they
+    are cut to what the Events API accepts.
+    """
+    events: list[StatusEvent] = []
+    for t in transitions(old, new):
+        if t.new_status is None:
+            continue
+        bad = (t.new_status == "True") if t.type in _BAD_WHEN_TRUE else (t.new_status == "False")
+        if t.old_status is None and not bad and t.type != READY:
+            continue
+        events.append(
+            StatusEvent(
+                "Warning" if bad else "Normal",
+                t.type if bad else t.reason or t.type,
+                truncate(t.message or t.reason, MAX_EVENT_MESSAGE),
+            )
+        )
+    if len(events) <= MAX_EVENTS_PER_PASS:
+        return tuple(events)
+    kept, rest = events[: MAX_EVENTS_PER_PASS - 1], events[MAX_EVENTS_PER_PASS - 1 :]
+    warning = any(e.type == "Warning" for e in rest)
+    reasons = _listed(sorted({e.reason for e in rest}))
+    summary = StatusEvent(
+        "Warning" if warning else "Normal",
+        "MoreConditionChanges",
+        truncate(f"{len(rest)} more condition changes: {reasons}", MAX_EVENT_MESSAGE),
+    )
+    return (*kept, summary)

@@ -443,3 +443,125 @@ def test_the_server_is_the_pinned_kubernetes_version(real_apiserver: RealApiserv
     assert all(left == right and version == "v0" + pinned[2:] for left, right, version in staging)
     assert real_apiserver.version == pinned  # stamped by the build, not v0.0.0-master
     assert 0 < real_apiserver.startup_seconds < 120.0
+
+
+# --------------------------------------------------------------------------- bounded status
+
+
+def _largest_admitted_spec() -> dict[str, Any]:
+    """Every list at its maxItems and every string at its maxLength (names valid where they can be)."""
+    from aivenator.domain import limits
+
+    def name(prefix: str, length: int) -> str:
+        return (prefix + "-" + "a" * length)[:length]
+
+    return {
+        "secretName": name("legacy", limits.MAX_SECRET_NAME),
+        "protected": True,
+        "expiresAt": "2031-01-02T03:04:05.123456789+01:00",
+        "kafka": {"pool": name("pool", limits.MAX_NAME), "secretName": name("kafka", limits.MAX_SECRET_NAME)},
+        "openSearch": {
+            "instance": name("os", limits.MAX_NAME),
+            "access": "readwrite",
+            "secretName": name("opensearch", limits.MAX_SECRET_NAME),
+        },
+        "valkey": [
+            {
+                "instance": name(f"v{i}", limits.MAX_NAME),
+                "access": "admin",
+                "secretName": name(f"valkey{i}", limits.MAX_SECRET_NAME),
+            }
+            for i in range(limits.MAX_VALKEY)
+        ],
+    }
+
+
+def test_the_crd_refuses_one_valkey_entry_more_and_one_character_more(
+    admin: k8s.ApiClient, namespace: str
+) -> None:
+    from aivenator.domain import limits
+
+    api = CustomObjectsApi(admin)
+    spec = _largest_admitted_spec()
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, aiven_application("largest", spec))
+    too_many = {**spec, "valkey": [*spec["valkey"], spec["valkey"][0]]}
+    too_long = {**spec, "kafka": {**spec["kafka"], "pool": "p" * (limits.MAX_NAME + 1)}}
+    for body, complaint in ((too_many, "spec.valkey"), (too_long, "spec.kafka.pool")):
+        with pytest.raises(ApiException) as rejected:
+            api.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, aiven_application("x", body)
+            )
+        assert rejected.value.status == 422
+        assert complaint in str(rejected.value.body)
+
+
+def test_the_status_of_the_largest_admitted_spec_is_written(
+    real_apiserver: RealApiserver, admin: k8s.ApiClient, namespace: str
+) -> None:
+    """The operator's own status write (production adapter, shipped RBAC) for the worst cases."""
+    from datetime import UTC, datetime
+
+    from aivenator.adapters.kubernetes_api import KubernetesApi
+    from aivenator.domain.facts import ServiceType
+    from aivenator.domain.parse import parse_application
+    from aivenator.domain.sync import (
+        ServiceResult,
+        ServiceState,
+        compute_invalid_status,
+        compute_status,
+        status_events,
+        status_patch_body,
+    )
+    from returns.result import Failure, Success
+
+    now = datetime(2031, 1, 1, tzinfo=UTC)
+    api = CustomObjectsApi(admin)
+    operator = KubernetesApi.from_kubeconfig(str(real_apiserver.kubeconfig_operator))
+    error = "Aiven said no: " + "e" * 4000
+
+    # 1. The largest admitted spec: too long for Aiven names, so every entry is a problem.
+    largest = _largest_admitted_spec()
+    raw = api.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, aiven_application("big", largest)
+    )
+    parsed = parse_application(raw, frozenset({"dev-nais-dev"}))
+    assert isinstance(parsed, Failure)
+    problems = [str(p) for p in parsed.failure().problems]
+    invalid = compute_invalid_status(1, problems, now, None)
+
+    # 2. The largest valid spec, every section failing with a long Aiven error and a name note.
+    valid = {
+        **largest,
+        "kafka": {"pool": "dev-nais-dev", "secretName": largest["kafka"]["secretName"]},
+        "openSearch": {**largest["openSearch"], "instance": "o" * 63},
+        "valkey": [
+            {**v, "instance": f"v{i}-" + "i" * (60 - len(str(i)))} for i, v in enumerate(largest["valkey"])
+        ],
+    }
+    raw = api.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, aiven_application("valid", valid)
+    )
+    ok = parse_application(raw, frozenset({"dev-nais-dev"}))
+    assert isinstance(ok, Success), ok
+    app = ok.unwrap().app
+    results = [
+        ServiceResult(ServiceType.KAFKA, ServiceState.AIVEN_FAILURE, "", error, name_note=error),
+        ServiceResult(ServiceType.OPENSEARCH, ServiceState.AIVEN_FAILURE, "o" * 63, error, name_note=error),
+        *(
+            ServiceResult(ServiceType.VALKEY, ServiceState.AIVEN_FAILURE, v.instance, error, name_note=error)
+            for v in app.valkey
+        ),
+    ]
+    failing = compute_status(app, results, now, None)
+
+    for name, status in (("big", invalid), ("valid", failing)):
+        body = status_patch_body(status)["status"]
+        size = len(json.dumps({"status": body}).encode())
+        written = operator.patch_application_status(namespace, name, body)
+        assert isinstance(written, Success), written
+        stored = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        assert stored["status"]["conditions"] == body["conditions"]
+        print(
+            f"\nstatus of the largest admitted spec ({name}): {size} bytes, "
+            f"{len(status.conditions)} conditions, {len(status_events(None, status))} events"
+        )

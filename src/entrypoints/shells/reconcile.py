@@ -60,18 +60,15 @@ from aivenator.domain.secrets import Create, SectionInput, Unchanged, Update, di
 from aivenator.domain.services import all_sections, cleanup_actions
 from aivenator.domain.services.base import SecretMeta, ServiceConfig, ServiceHandler
 from aivenator.domain.sync import (
-    AIVEN_FAILURE,
-    INVALID_SPEC,
-    LOCAL_FAILURE,
     AppStatus,
     ServiceResult,
     ServiceState,
     compute_invalid_status,
     compute_status,
     needs_sync,
+    status_events,
     status_from_dict,
     status_patch_body,
-    transitions,
 )
 from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.shells.certs import CertCache
@@ -82,8 +79,6 @@ API_VERSION = "aiven.nais.io/v1"
 KIND = "AivenApplication"
 #: Collision variants tried after the compatible user name.
 _NAME_ALTERNATIVES = 3
-_BAD_WHEN_TRUE = frozenset({AIVEN_FAILURE, LOCAL_FAILURE, INVALID_SPEC})
-
 KubeObject = dict[str, Any]
 
 
@@ -441,7 +436,10 @@ class Reconciler:
         taken: set[str] = set()
         for raw in self._all_secrets():
             meta = raw.get("metadata") or {}
-            if (str(meta.get("namespace") or ""), str(meta.get("name") or "")) == (app.namespace, secret_name):
+            if (str(meta.get("namespace") or ""), str(meta.get("name") or "")) == (
+                app.namespace,
+                secret_name,
+            ):
                 continue
             for action in cleanup_actions(SecretMeta.from_raw(raw)):
                 if isinstance(action, DeleteServiceUser) and (action.project, action.service) == (
@@ -545,16 +543,8 @@ class Reconciler:
                 log.warning("status_write_failed", error=type(kerr).__name__)
                 return 0
         ref = ObjectRef(API_VERSION, KIND, namespace, name, str(meta.get("uid") or ""))
-        for t in transitions(previous if had_status else None, status):
-            if t.new_status is None:
-                continue
-            bad = (t.new_status == "True") if t.type in _BAD_WHEN_TRUE else (t.new_status == "False")
-            if t.old_status is None and not bad and t.type not in ("Ready",):
-                continue  # a condition appearing in its good state is not news
-            message = redact_text(t.message or t.reason)[:1000]
-            self._kube.record_event(
-                ref, "Warning" if bad else "Normal", t.type if bad else t.reason or t.type, message
-            )
+        for event in status_events(previous if had_status else None, status):
+            self._kube.record_event(ref, event.type, event.reason, redact_text(event.message))
         return 1
 
     def _delete_expired(self, app: AivenApplication, log: Any) -> ReconcileResult:
