@@ -24,7 +24,9 @@ def _render(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 
 def _secrets(out: str) -> dict[str, dict[str, Any]]:
-    return {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(out) if doc}
+    return {
+        doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(out) if doc and doc["kind"] == "Secret"
+    }
 
 
 @pytest.mark.parametrize(
@@ -95,7 +97,7 @@ def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _render(capsys, "-f", str(EXAMPLES / "kafka-only.yaml"), "--facts", FACTS, "-o", "json")
     assert code == 0
     listing = json.loads(out)
-    assert listing["kind"] == "List" and len(listing["items"]) == 1
+    assert listing["kind"] == "List" and [i["kind"] for i in listing["items"]] == ["Secret", "AivenApplication"]
 
 
 def test_invalid_input_prints_every_problem(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -150,3 +152,24 @@ def test_missing_service_and_bad_now(capsys: pytest.CaptureFixture[str], tmp_pat
     assert "opensearch-team-a-logs or logs" in err
     code, _, err = _render(capsys, "-f", str(EXAMPLES / "kafka-only.yaml"), "--facts", FACTS, "--now", "soon")
     assert code == 1 and "--now" in err
+
+
+def test_the_last_item_is_the_application_with_the_status_the_operator_would_write(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Tooling compares `synchronizationHash` with what the Go operator wrote (issue 15 value)."""
+    code, out, err = _render(
+        capsys, "-f", str(EXAMPLES / "all-services.yaml"), "--facts", FACTS, "--now", NOW, "-o", "json"
+    )
+    assert code == 0, err
+    items = json.loads(out)["items"]
+    assert [i["kind"] for i in items] == ["Secret"] * 4 + ["AivenApplication"]
+    app = items[-1]
+    assert (app["metadata"]["namespace"], app["metadata"]["name"]) == ("team-a", "orders")
+    status = app["status"]
+    assert status["synchronizationHash"] == "c10acd527b776e1f"
+    assert status["synchronizationState"] == "RolloutComplete"
+    assert status["synchronizedGeneration"] == status["observedGeneration"] == 3
+    assert status["synchronizationTime"] == NOW
+    ready = {c["type"]: c["status"] for c in status["conditions"]}
+    assert ready["Ready"] == ready["KafkaReady"] == ready["ValkeyReady-cache"] == "True"

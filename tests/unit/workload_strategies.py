@@ -291,10 +291,11 @@ def _rendered_example(now: datetime) -> tuple[dict[str, Any], list[dict[str, Any
     facts, problems = load_facts(yaml.safe_load((root / "facts.yaml").read_text()))
     assert not problems, problems
     (app,) = [d for d in yaml.safe_load_all((root / "all-services.yaml").read_text()) if d]
-    desired, problems, _ = render_documents(
+    result = render_documents(
         [app], facts, frozenset({"dev-nais-dev"}), ServiceConfig("dev-nais-dev"), now, "store-password"
     )
-    assert not problems, problems
+    assert not result.problems, result.problems
+    desired = result.secrets
     secrets = []
     for index, d in enumerate(desired):
         body = as_existing(d, resource_version=str(100 + index), uid=f"uid-{d.name}")

@@ -4,7 +4,9 @@ Inputs are an AivenApplication manifest (`-f`, several YAML documents allowed) a
 (`--facts`) describing the Aiven side: project CAs, services with state and endpoints, and
 service users with credentials. Nothing talks to Kubernetes or Aiven; the `aiven.io` OpenSearch
 and Valkey objects the operator would check are assumed to exist. Data values are masked unless
-`--show-secrets` is given.
+`--show-secrets` is given. After the Secrets come the AivenApplications themselves, each with the
+`status` the operator would write after this synchronization (`synchronizationHash` is the Go
+operator's value, so tooling can compare it with what either operator wrote).
 
 Facts file::
 
@@ -35,6 +37,8 @@ from aivenator.domain.parse import parse_application, parse_rfc3339
 from aivenator.domain.secrets import DesiredSecret, SectionInput, render_secret, to_manifest
 from aivenator.domain.services import all_sections
 from aivenator.domain.services.base import ServiceConfig
+from aivenator.domain.sync import ServiceResult, ServiceState, compute_status, status_from_dict
+from aivenator.entrypoints.shells.certs import certificate_not_after
 from returns.result import Failure, Success
 
 
@@ -123,6 +127,15 @@ def load_facts(raw: Any) -> tuple[Facts, list[str]]:
     return Facts(cas, services, users), problems
 
 
+@dataclass(frozen=True)
+class Rendered:
+    secrets: list[DesiredSecret]
+    #: Each AivenApplication with the status the operator would write after this sync.
+    applications: list[dict[str, Any]]
+    problems: list[str]
+    warnings: list[str]
+
+
 def render_documents(
     documents: Sequence[Any],
     facts: Facts,
@@ -130,9 +143,10 @@ def render_documents(
     config: ServiceConfig,
     now: datetime,
     new_password: str,
-) -> tuple[list[DesiredSecret], list[str], list[str]]:
-    """(secrets, problems, warnings) for every AivenApplication in `documents`."""
+) -> Rendered:
+    """Secrets, applications with status, problems and warnings for every AivenApplication in `documents`."""
     rendered: list[DesiredSecret] = []
+    applications: list[dict[str, Any]] = []
     problems: list[str] = []
     warnings: list[str] = []
     main_ca = facts.cas.get(config.main_project)
@@ -153,6 +167,7 @@ def render_documents(
         if main_ca is None:
             problems.append(f"facts: no CA for the main project {config.main_project!r}")
             continue
+        results: list[ServiceResult] = []
         for handler, section in all_sections(app):
             label = f"{where}: {section.key}"
             target = handler.target(app, section, config)
@@ -199,9 +214,24 @@ def render_documents(
             match render_secret(app, inp, None, now, new_password, main_ca):
                 case Success(secret):
                     rendered.append(secret)
+                    results.append(
+                        ServiceResult(
+                            section.service_type,
+                            ServiceState.READY,
+                            instance=section.instance,
+                            name_note="" if choice.compatible else choice.reason,
+                            cert_not_valid_after=(
+                                certificate_not_after(user.access_cert.encode())
+                                if section.service_type is ServiceType.KAFKA and user.access_cert
+                                else None
+                            ),
+                        )
+                    )
                 case Failure(error):
                     problems.append(f"{where}: {error.section_key}: {error.message}")
-    return rendered, problems, warnings
+        status = compute_status(app, results, now, status_from_dict(doc.get("status")))
+        applications.append({**doc, "status": status.to_dict()})
+    return Rendered(rendered, applications, problems, warnings)
 
 
 def _masked(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -232,19 +262,20 @@ def run(args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
     facts, problems = load_facts(facts_raw)
     allowed = frozenset(p.strip() for p in args.projects.split(",") if p.strip())
-    rendered, render_problems, warnings = render_documents(
+    result = render_documents(
         documents, facts, allowed, ServiceConfig(args.main_project), now, secrets.token_urlsafe(24)
     )
-    problems.extend(render_problems)
-    for warning in warnings:
+    problems.extend(result.problems)
+    for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 1
-    manifests = [to_manifest(s) for s in rendered]
+    manifests = [to_manifest(s) for s in result.secrets]
     if not args.show_secrets:
         manifests = [_masked(m) for m in manifests]
+    manifests.extend(result.applications)
     if args.output == "json":
         print(json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2))
     else:
