@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from aiven.client.client import AivenClient, Error
 from aivenator.adapters.fakes.aiven import REDACTED, FakeAiven, FakeAivenServer
@@ -194,3 +195,91 @@ def test_schema_registry_acl_add_list_delete(client: AivenClient) -> None:
     assert client.get_service(P, "kafka")["schema_registry_acl"] == added["acl"]
     remaining: Any = client.delete_service_kafka_schema_registry_acl(P, "kafka", entry["id"])
     assert entry["id"] not in [a["id"] for a in remaining["acl"]]
+
+
+# --- fidelity findings (docs/aiven-fidelity.md) ---------------------------------------------------
+
+
+def test_project_list_is_what_the_clients_call_to_verify_a_token(
+    client: AivenClient, fake: FakeAiven
+) -> None:
+    projects = client.get_projects()
+    assert {p["project_name"] for p in projects} == set(fake.projects())
+    fake.forbid_project("nav-prod")
+    assert "nav-prod" not in {p["project_name"] for p in client.get_projects()}
+
+
+def test_project_list_fits_the_generated_go_client_types(server: FakeAivenServer) -> None:
+    """avngen decodes `ProjectListOut`: these fields must have these JSON types."""
+    body = httpx.get(
+        f"{server.base_url}/v1/project?limit=999", headers={"Authorization": f"aivenv1 {TOKEN}"}
+    ).json()
+    assert isinstance(body["project_membership"], dict) and isinstance(body["project_memberships"], dict)
+    for project in body["projects"]:
+        for key in (
+            "project_name",
+            "account_id",
+            "billing_address",
+            "billing_group_id",
+            "billing_group_name",
+            "country",
+            "country_code",
+            "default_cloud",
+            "estimated_balance",
+            "organization_id",
+            "payment_method",
+            "vat_id",
+        ):
+            assert isinstance(project[key], str), key
+        assert isinstance(project["billing_emails"], list)
+        assert body["project_memberships"][project["project_name"]] == ["admin"]
+
+
+def test_unknown_project_is_404_and_forbidden_project_is_403_with_aivens_bodies(
+    server: FakeAivenServer, fake: FakeAiven
+) -> None:
+    headers = {"Authorization": f"aivenv1 {TOKEN}"}
+    missing = httpx.get(f"{server.base_url}/v1/project/no-such-project/kms/ca", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "message": "Project does not exist",
+        "errors": [{"message": "Project does not exist", "status": 404}],
+    }
+    fake.forbid_project(P)
+    forbidden = httpx.get(f"{server.base_url}/v1/project/{P}/service/kafka", headers=headers)
+    assert forbidden.status_code == 403
+    assert forbidden.json() == {
+        "message": "Not a project member",
+        "errors": [{"message": "Not a project member", "status": 403}],
+    }
+
+
+def test_existing_user_on_create_is_409_with_already_exists_in_the_message(server: FakeAivenServer) -> None:
+    """avngen's IsAlreadyExists needs status 409 and the substring `already exists`."""
+    headers = {"Authorization": f"aivenv1 {TOKEN}"}
+    url = f"{server.base_url}/v1/project/{P}/service/kafka/user?limit=999"
+    assert httpx.post(url, headers=headers, json={"username": "dup_user"}).status_code == 200
+    again = httpx.post(url, headers=headers, json={"username": "dup_user"})
+    assert again.status_code == 409
+    body = again.json()
+    assert "already exists" in body["message"]
+    assert body["errors"] == [{"message": body["message"], "status": 409}]
+
+
+def test_limit_is_accepted_on_every_method_and_does_not_page(
+    client: AivenClient, server: FakeAivenServer
+) -> None:
+    """avngen adds `limit=999` to every request; the simulator accepts it and never truncates."""
+    headers = {"Authorization": f"aivenv1 {TOKEN}"}
+    everything = httpx.get(f"{server.base_url}/v1/project/{P}/service", headers=headers).json()["services"]
+    one = httpx.get(f"{server.base_url}/v1/project/{P}/service?limit=1", headers=headers).json()["services"]
+    assert len(one) == len(everything) > 1
+    created = httpx.post(
+        f"{server.base_url}/v1/project/{P}/service/kafka/user?limit=999",
+        headers=headers,
+        json={"username": "lim"},
+    )
+    deleted = httpx.delete(
+        f"{server.base_url}/v1/project/{P}/service/kafka/user/lim?limit=999", headers=headers
+    )
+    assert (created.status_code, deleted.status_code) == (200, 200)

@@ -420,6 +420,9 @@ class FakeAiven:
 
     def _route(self, method: str, path: str, seg: list[str], query: dict[str, str], body: bytes) -> Reply:
         n = len(seg)
+        if seg == ["v1", "project"]:
+            _allow(method, "GET")
+            return _ok(self._project_list_json())
         if n < 3 or seg[0] != "v1" or seg[1] != "project":
             raise _Fail(404, "Not Found")
         p = seg[2]
@@ -476,6 +479,38 @@ class FakeAiven:
     def _now(self) -> datetime:
         now = self._clock()
         return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+    def _project_list_json(self) -> JSON:
+        """`GET /v1/project`: the projects the token is a member of (docs/aiven-fidelity.md).
+
+        The wrapper keys and the non-pointer string fields of avngen's `ProjectOut` are all
+        present (a wrong JSON type fails the Go client); a forbidden project is left out, as a
+        token that is not a member does not see it.
+        """
+        names = [name for name in self._projects if name not in self._forbidden]
+        return {
+            "projects": [
+                {
+                    "project_name": name,
+                    "account_id": "",
+                    "billing_address": "",
+                    "billing_emails": [],
+                    "billing_group_id": "",
+                    "billing_group_name": "",
+                    "country": "",
+                    "country_code": "",
+                    "default_cloud": "google-europe-north1",
+                    "estimated_balance": "0.00",
+                    "organization_id": "",
+                    "payment_method": "no_payment_expected",
+                    "vat_id": "",
+                    "tech_emails": [],
+                }
+                for name in names
+            ],
+            "project_membership": {name: "admin" for name in names},
+            "project_memberships": {name: ["admin"] for name in names},
+        }
 
     def _project(self, project: str) -> _Project:
         if project in self._forbidden:
