@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from aivenator.domain import labels
 from aivenator.domain.application import AivenApplication
+from aivenator.domain.conversion import DEPRECATED_SECRET_NAME
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import SecretView, parse_time
 from aivenator.domain.limits import (
@@ -515,7 +516,7 @@ def compute_status(
                 DEPRECATED,
                 True,
                 "DeprecatedSecretName",
-                "spec.secretName is deprecated and ignored; use the per-service secretName",
+                f"spec.secretName {DEPRECATED_SECRET_NAME}",
             )
         )
     desired.extend(_service_conditions(results))
