@@ -19,7 +19,7 @@ from aivenator.domain.names import kafka_username, valkey_username
 from aivenator.entrypoints.cli import cmd_audit
 from returns.result import Failure, Success
 
-from tests.integration.test_operator_harness import (
+from tests.support.harness import (
     NAMESPACE,
     TOKEN,
     Harness,

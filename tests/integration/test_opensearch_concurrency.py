@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from aivenator.entrypoints.runtime.operator import JANITOR
 
-from tests.integration.harness import (
+from tests.support.harness import (
     NAMESPACE,
     OPENSEARCH_SERVICE,
     World,

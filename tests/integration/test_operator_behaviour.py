@@ -12,7 +12,7 @@ from aivenator.domain.kubernetes_port import Lease
 from dependency_injector import providers
 from returns.result import Success
 
-from tests.integration.test_operator_harness import (
+from tests.support.harness import (
     NAMESPACE,
     TOKEN,
     Harness,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from tests.integration.test_operator_harness import (
+from tests.support.harness import (
     NAMESPACE,
     Harness,
     application,

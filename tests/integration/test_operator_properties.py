@@ -18,7 +18,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tests.integration.test_operator_harness import (
+from tests.support.harness import (
     NAMESPACE,
     TOKEN,
     Harness,

@@ -15,7 +15,7 @@ from pathlib import Path
 from aivenator.entrypoints.runtime.health import HealthServer
 from aivenator.entrypoints.shells.metrics import Metrics
 
-from tests.integration.test_operator_harness import (
+from tests.support.harness import (
     NAMESPACE,
     TOKEN,
     Harness,

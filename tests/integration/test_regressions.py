@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import (
+from tests.support.harness import (
     KAFKA_SERVICE,
     NAMESPACE,
     OPENSEARCH_SERVICE,

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.integration.harness import (
+from tests.support.harness import (
     CONTAINER_LISTS,
     NAMESPACE,
     PROJECT,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from aivenator.adapters.fakes.kubernetes import FakeKubernetes
 from aivenator.adapters.kubernetes_common import merge_patch
@@ -27,13 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-
-class FixedClock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
+from tests.support.clock import FakeClock
 
 
 def secret(name: str, namespace: str = "team-a", **data: str) -> dict[str, object]:
@@ -55,12 +49,12 @@ def app(name: str, namespace: str = "team-a", pool: str = "dev") -> dict[str, ob
 
 
 def test_timestamps_come_from_the_injected_clock() -> None:
-    clock = FixedClock(datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
+    clock = FakeClock(datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
     kube = FakeKubernetes(clock=clock, namespaces=("team-a",))
     created = kube.create_secret(secret("s")).unwrap()
     assert created["metadata"]["creationTimestamp"] == "2030-01-02T03:04:05Z"
     kube.add_secret_finalizer("team-a", "s", "x/y").unwrap()
-    clock.moment += timedelta(hours=1)
+    clock.advance(3600)
     kube.delete_secret("team-a", "s").unwrap()
     assert kube.get_secret("team-a", "s").unwrap()["metadata"]["deletionTimestamp"] == "2030-01-02T04:04:05Z"
 

@@ -16,15 +16,7 @@ from aivenator.domain.kubernetes_port import (
 from aivenator.entrypoints.runtime.leader import LeaderElector
 from returns.result import Failure, Result, Success
 
-
-class Clocks:
-    def __init__(self) -> None:
-        self.mono = 100.0
-        self.wall = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.wall += timedelta(seconds=seconds)
+from tests.support.clock import FakeClock
 
 
 class LeaseStore:
@@ -69,7 +61,7 @@ class LeaseStore:
 
 
 def elector(
-    store: LeaseStore, clocks: Clocks, identity: str, events: list[str] | None = None
+    store: LeaseStore, clocks: FakeClock, identity: str, events: list[str] | None = None
 ) -> LeaderElector:
     log = events if events is not None else []
     return LeaderElector(
@@ -80,15 +72,15 @@ def elector(
         lease_duration=15,
         renew_deadline=10,
         retry_period=2,
-        now=lambda: clocks.wall,
-        monotonic=lambda: clocks.mono,
+        now=clocks.now,
+        monotonic=clocks.monotonic,
         on_started_leading=lambda: log.append(f"{identity}:start"),
         on_stopped_leading=lambda: log.append(f"{identity}:stop"),
     )
 
 
 def test_first_replica_creates_the_lease_and_leads_the_second_stands_by() -> None:
-    store, clocks = LeaseStore(), Clocks()
+    store, clocks = LeaseStore(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC), monotonic=100.0)
     a, b = elector(store, clocks, "a"), elector(store, clocks, "b")
     assert a.try_acquire_or_renew() is True
     assert b.try_acquire_or_renew() is False
@@ -97,7 +89,7 @@ def test_first_replica_creates_the_lease_and_leads_the_second_stands_by() -> Non
 
 
 def test_a_renewing_leader_keeps_the_lease() -> None:
-    store, clocks = LeaseStore(), Clocks()
+    store, clocks = LeaseStore(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC), monotonic=100.0)
     a, b = elector(store, clocks, "a"), elector(store, clocks, "b")
     a.try_acquire_or_renew()
     for _ in range(20):
@@ -108,7 +100,7 @@ def test_a_renewing_leader_keeps_the_lease() -> None:
 
 
 def test_standby_takes_over_after_the_lease_expires() -> None:
-    store, clocks = LeaseStore(), Clocks()
+    store, clocks = LeaseStore(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC), monotonic=100.0)
     events: list[str] = []
     a, b = elector(store, clocks, "a", events), elector(store, clocks, "b", events)
     a.try_acquire_or_renew()
@@ -126,7 +118,7 @@ def test_standby_takes_over_after_the_lease_expires() -> None:
 
 
 def test_only_one_of_two_racing_replicas_wins_the_conflict() -> None:
-    store, clocks = LeaseStore(), Clocks()
+    store, clocks = LeaseStore(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC), monotonic=100.0)
     a, b = elector(store, clocks, "a"), elector(store, clocks, "b")
     a.try_acquire_or_renew()
     a.release()
@@ -137,7 +129,7 @@ def test_only_one_of_two_racing_replicas_wins_the_conflict() -> None:
 
 
 def test_leader_stops_leading_when_it_cannot_renew_within_the_deadline() -> None:
-    store, clocks = LeaseStore(), Clocks()
+    store, clocks = LeaseStore(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC), monotonic=100.0)
     a = elector(store, clocks, "a")
     assert a.try_acquire_or_renew()
     store.down = True
@@ -149,7 +141,7 @@ def test_leader_stops_leading_when_it_cannot_renew_within_the_deadline() -> None
 
 
 def test_release_hands_over_without_waiting_for_expiry() -> None:
-    store, clocks = LeaseStore(), Clocks()
+    store, clocks = LeaseStore(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC), monotonic=100.0)
     a, b = elector(store, clocks, "a"), elector(store, clocks, "b")
     a.try_acquire_or_renew()
     b.try_acquire_or_renew()

@@ -8,26 +8,17 @@ from aivenator.entrypoints.runtime.workqueue import Backoff, WorkQueue
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+from tests.support.clock import FakeClock
 
 
 def make() -> tuple[WorkQueue[str], FakeClock]:
     clock = FakeClock()
-    return WorkQueue(clock=clock, backoff=Backoff(base=1.0, cap=60.0)), clock
+    return WorkQueue(clock=clock.monotonic, backoff=Backoff(base=1.0, cap=60.0)), clock
 
 
 def make_int() -> tuple[WorkQueue[int], FakeClock]:
     clock = FakeClock()
-    return WorkQueue(clock=clock, backoff=Backoff(base=1.0, cap=60.0)), clock
+    return WorkQueue(clock=clock.monotonic, backoff=Backoff(base=1.0, cap=60.0)), clock
 
 
 def test_a_key_added_many_times_is_queued_once() -> None:

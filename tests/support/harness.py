@@ -1,5 +1,8 @@
-"""A reusable fully faked world for resilience tests: fake clock, in-memory cluster, Aiven
-simulator, and any number of operator replicas built from the production DI container.
+"""The one operator test harness: fake clock, in-memory cluster, Aiven simulator, and operators
+built from the production DI container (`wire` is the one place that points a container at them).
+
+`build()` gives one operator (`Harness`) for behaviour tests; `World` holds any number of
+replicas for resilience tests.
 
 Everything runs in the operator's synchronous step mode (no threads) unless a test starts a
 replica itself, so runs are deterministic. What the harness adds on top of the container:
@@ -23,10 +26,11 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 import structlog
 from aivenator.adapters.fakes.aiven import FakeAiven
 from aivenator.adapters.fakes.kubernetes import FakeKubernetes
@@ -47,6 +51,8 @@ from aivenator.entrypoints.runtime.operator import JANITOR, ORPHANS, Operator
 from dependency_injector import providers
 from returns.result import Failure, Success
 
+from tests.support.clock import FakeClock
+
 NAMESPACE = "team-a"
 OTHER_NAMESPACE = "team-b"
 TOKEN = "resilience-token-for-the-simulator-0123456789"
@@ -62,37 +68,6 @@ SECRET_KEY_MARKERS = ("PASSWORD", "PRIVATE_KEY", "keystore")
 
 class SimulatedCrash(BaseException):
     """The operator process 'dies' here. Not an `Exception`: nothing in the operator catches it."""
-
-
-class Clock:
-    """Wall clock (datetime) and monotonic clock moving together, advanced only by tests (and by
-    the Aiven client's sleep, which is wired to `advance`)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.wall = (start or datetime(2026, 6, 1, 12, 0, tzinfo=UTC)).replace(microsecond=0)
-        self.mono = 1000.0
-
-    def now(self) -> datetime:
-        return self.wall
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        if seconds > 0:
-            # At least a microsecond: a sleep shorter than the float resolution of `mono` (the
-            # request budget can ask for 1e-13 s) would otherwise leave time standing still and
-            # the sleeper spinning forever.
-            seconds = max(seconds, 1e-6)
-            self.wall += timedelta(seconds=seconds)
-            self.mono += seconds
-
-
-class _RealClock(Clock):
-    """Monotonic readings from the real clock (for the recording transport in threaded tests)."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 # --- crash injection ---------------------------------------------------------------------------------
@@ -164,11 +139,11 @@ class Sent:
 class RecordingTransport(httpx.MockTransport):
     """The simulator's MockTransport, recording what this one client sent and got."""
 
-    def __init__(self, aiven: FakeAiven, clock: Clock) -> None:
+    def __init__(self, aiven: FakeAiven, monotonic: Callable[[], float]) -> None:
         self.sent: list[Sent] = []
 
         def handler(request: httpx.Request) -> httpx.Response:
-            at = clock.monotonic()
+            at = monotonic()
             try:
                 response = aiven.handle(request)
             except httpx.TransportError as exc:
@@ -202,6 +177,133 @@ class RecordingTransport(httpx.MockTransport):
                 not_before = sent.at + sent.retry_after
                 cause = sent
         return bad
+
+
+# --- wiring ------------------------------------------------------------------------------------------
+
+
+def wire(
+    container: Container,
+    kube: object,
+    transport: httpx.BaseTransport,
+    clock: FakeClock,
+    *,
+    sleep: Callable[[float], None],
+    real_monotonic: bool,
+    watch_timeout: float,
+) -> None:
+    """Point a production container at the fakes and the fake clock (monotonic readings and the
+    Aiven client's clock stay real when `real_monotonic`); no HTTP endpoints are served."""
+    container.kubernetes.override(providers.Object(kube))
+    container.aiven_transport.override(providers.Object(transport))
+    container.now.override(providers.Object(clock.now))
+    if not real_monotonic:
+        container.monotonic.override(providers.Object(clock.monotonic))
+        container.aiven_clock.override(providers.Object(clock.monotonic))
+        container.aiven_sleep.override(providers.Object(sleep))
+    container.serve_http.override(providers.Object(False))
+    container.watch_timeout.override(providers.Object(watch_timeout))
+
+
+# --- one operator --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    kube: FakeKubernetes
+    aiven: FakeAiven
+    operator: Operator
+    container: Container
+    clock: FakeClock
+    logs: io.StringIO
+
+    def close(self) -> None:
+        """Stop everything; fail if any work item crashed (a bug hidden by the retry loop)."""
+        self.operator.stop()
+        self.container.aiven().close()
+        structlog.reset_defaults()
+        crashed = [line for line in self.logs.getvalue().splitlines() if "work_item_failed" in line]
+        assert not crashed, crashed[:3]
+
+    def aiven_requests(self) -> int:
+        return len(self.aiven.request_log)
+
+    def kube_writes(self) -> int:
+        return sum(self.kube.writes.values())
+
+    def secret(self, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | None:
+        return self.kube.get("Secret", namespace, name)
+
+    def app(self, name: str, namespace: str = NAMESPACE) -> dict[str, Any] | None:
+        return self.kube.get("AivenApplication", namespace, name)
+
+    def condition(
+        self, app_name: str, condition_type: str, namespace: str = NAMESPACE
+    ) -> dict[str, Any] | None:
+        app = self.app(app_name, namespace) or {}
+        for c in (app.get("status") or {}).get("conditions") or []:
+            if c.get("type") == condition_type:
+                return dict(c)
+        return None
+
+
+def make_config(**overrides: Any) -> OperatorConfig:
+    """The single-operator configuration (no leader election; orphan sweep as configured by default)."""
+    base = OperatorConfig(
+        aiven_token=TOKEN,
+        aiven_api_url="https://api.aiven.io",
+        projects=(PROJECT, "nav-prod"),
+        main_project=PROJECT,
+        workers=2,
+        janitor_grace_period=0.0,
+    )
+    return replace(base, **overrides)
+
+
+def build(
+    config: OperatorConfig | None = None,
+    kube: FakeKubernetes | None = None,
+    aiven: FakeAiven | None = None,
+    real_monotonic: bool = False,
+) -> Harness:
+    """One operator on the fakes; the clock starts at the real current time."""
+    clock = FakeClock(start=datetime.now(UTC))
+    kube = kube or FakeKubernetes(clock=clock, namespaces=(NAMESPACE,))
+    aiven = aiven or FakeAiven.with_default_seed(token=TOKEN, clock=clock.now)
+    logs = io.StringIO()
+    configure_logging("debug", "json", stream=logs, registry=SecretRegistry(), secrets=(TOKEN,))
+    container = build_container(config or make_config())
+    wire(
+        container,
+        kube,
+        aiven.mock_transport(),
+        clock,
+        sleep=clock.sleep,
+        real_monotonic=real_monotonic,
+        watch_timeout=1.0,
+    )
+    return Harness(kube, aiven, container.operator(), container, clock, logs)
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    h = build()
+    yield h
+    h.close()
+
+
+def seed_aiven_objects(h: Harness | World) -> None:
+    """The aiven.io objects the default applications require, RUNNING in NAMESPACE."""
+    for kind, name in AIVEN_OBJECTS:
+        h.kube.apply(aiven_object(kind, name))
+
+
+#: aiven.io objects gating the default OpenSearch and Valkey instances.
+AIVEN_OBJECTS = (
+    ("OpenSearch", "opensearch-team-a-logs"),
+    ("Valkey", "valkey-team-a-cache"),
+    ("Valkey", "valkey-team-a-sessions"),
+)
 
 
 # --- replicas and the world ---------------------------------------------------------------------------
@@ -243,7 +345,7 @@ class World:
     """One cluster, one Aiven, one clock; replicas come and go."""
 
     config: OperatorConfig = field(default_factory=base_config)
-    clock: Clock = field(default_factory=Clock)
+    clock: FakeClock = field(default_factory=FakeClock)
     logs: io.StringIO = field(default_factory=io.StringIO)
     replicas: list[Replica] = field(default_factory=list)
     transports: list[RecordingTransport] = field(default_factory=list)
@@ -263,12 +365,7 @@ class World:
                 token=TOKEN, clock=self.clock.now, monotonic=self.clock.monotonic, sleep=self.clock.advance
             )
         configure_logging("debug", "json", stream=self.logs, registry=SecretRegistry(), secrets=(TOKEN,))
-        for kind, name in (
-            ("OpenSearch", "opensearch-team-a-logs"),
-            ("Valkey", "valkey-team-a-cache"),
-            ("Valkey", "valkey-team-a-sessions"),
-        ):
-            self.kube.apply(aiven_object(kind, name))
+        seed_aiven_objects(self)
 
     # --- replicas ------------------------------------------------------------------------------------
 
@@ -277,16 +374,16 @@ class World:
         config = replace(self.config, leader_election_identity=name)
         plans = plans if plans is not None else []
         container = build_container(config)
-        transport = RecordingTransport(self.aiven, _RealClock() if self.real_time else self.clock)
-        container.kubernetes.override(providers.Object(CrashingProxy(self.kube, "kube", plans)))
-        container.aiven_transport.override(providers.Object(transport))
-        container.now.override(providers.Object(self.clock.now))
-        if not self.real_time:
-            container.monotonic.override(providers.Object(self.clock.monotonic))
-            container.aiven_clock.override(providers.Object(self.clock.monotonic))
-            container.aiven_sleep.override(providers.Object(self.clock.advance))
-        container.serve_http.override(providers.Object(False))
-        container.watch_timeout.override(providers.Object(0.05))
+        transport = RecordingTransport(self.aiven, time.monotonic if self.real_time else self.clock.monotonic)
+        wire(
+            container,
+            CrashingProxy(self.kube, "kube", plans),
+            transport,
+            self.clock,
+            sleep=self.clock.advance,
+            real_monotonic=self.real_time,
+            watch_timeout=0.05,
+        )
         real_aiven = container.aiven()
         container.aiven.override(providers.Object(CrashingProxy(real_aiven, "aiven", plans)))
         operator = container.operator()
@@ -460,7 +557,7 @@ def aiven_object(kind: str, name: str, namespace: str = NAMESPACE, state: str = 
 
 
 def application(
-    name: str,
+    name: str = "app",
     namespace: str = NAMESPACE,
     *,
     kafka: dict[str, Any] | None = None,
@@ -468,8 +565,9 @@ def application(
     valkey: list[dict[str, Any]] | None = None,
     protected: bool = False,
     expires_at: datetime | None = None,
+    **extra_spec: Any,
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {}
+    spec: dict[str, Any] = dict(extra_spec)
     if kafka is not None:
         spec["kafka"] = kafka
     if opensearch is not None:
@@ -490,6 +588,16 @@ def application(
         },
         "spec": spec,
     }
+
+
+def full_application(name: str = "app", generation_tag: str = "1") -> dict[str, Any]:
+    """Kafka, OpenSearch `logs` and Valkey `cache`, Secrets named `<name>-<service>-<tag>`."""
+    return application(
+        name,
+        kafka={"pool": PROJECT, "secretName": f"{name}-kafka-{generation_tag}"},
+        opensearch={"instance": "logs", "access": "readwrite", "secretName": f"{name}-os-{generation_tag}"},
+        valkey=[{"instance": "cache", "access": "write", "secretName": f"{name}-valkey-{generation_tag}"}],
+    )
 
 
 #: Kinds of workload and where their pod spec is.

@@ -1,0 +1,35 @@
+"""The one fake clock of the test suite: a wall clock (timezone-aware datetime) and a monotonic
+clock that move together, only when a test (or a fake sleep wired to it) advances them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+DEFAULT_START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = DEFAULT_START, monotonic: float = 1000.0) -> None:
+        self.wall = start.replace(microsecond=0)
+        self.mono = monotonic
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward; a non-positive step leaves time where it is."""
+        if seconds > 0:
+            # At least a microsecond: a step below the float resolution of `mono` (the request
+            # budget can ask for 1e-13 s) would otherwise leave time standing still and a
+            # sleeper wired to `advance` spinning forever.
+            seconds = max(seconds, 1e-6)
+            self.wall += timedelta(seconds=seconds)
+            self.mono += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """A sleep in which the time passes at once (at least 1 ms, so a token bucket's tiny
+        float remainder cannot make its caller spin)."""
+        self.advance(max(seconds, 0.001))
