@@ -14,15 +14,8 @@ from aivenator.entrypoints import config as operator_config
 from aivenator.entrypoints.runtime.webhook import CertificateFiles, WebhookServer
 from returns.result import Failure, Success
 
+from tests.support.clock import FakeClock
 from tests.webhook_tls import WebhookTLS, make_webhook_tls
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -31,13 +24,13 @@ def tls(tmp_path: Path) -> WebhookTLS:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def server(tls: WebhookTLS, clock: Clock) -> Iterator[WebhookServer]:
-    webhook = WebhookServer("127.0.0.1", 0, CertificateFiles(str(tls.cert_file), str(tls.key_file), clock))
+def server(tls: WebhookTLS, clock: FakeClock) -> Iterator[WebhookServer]:
+    webhook = WebhookServer("127.0.0.1", 0, CertificateFiles(str(tls.cert_file), str(tls.key_file), clock.monotonic))
     webhook.start()
     yield webhook
     webhook.stop()
@@ -106,7 +99,7 @@ def test_what_is_not_a_conversion_review_gets_a_client_error(
 
 
 def test_a_renewed_certificate_is_served_without_a_restart(
-    server: WebhookServer, tls: WebhookTLS, clock: Clock, tmp_path: Path
+    server: WebhookServer, tls: WebhookTLS, clock: FakeClock, tmp_path: Path
 ) -> None:
     renewed = make_webhook_tls(tmp_path / "renewed", ca_name="renewed CA")
     tls.cert_file.write_bytes(renewed.cert_file.read_bytes())
@@ -115,7 +108,7 @@ def test_a_renewed_certificate_is_served_without_a_restart(
     os.utime(tls.cert_file, ns=(later, later))
     with client_for(tls.ca_pem) as old_client:  # within the check interval the old pair is served
         assert old_client.post(server.url, json=review_body()).status_code == 200
-    clock.now += 1.5
+    clock.advance(1.5)
     with client_for(renewed.ca_pem) as client:
         assert client.post(server.url, json=review_body()).status_code == 200
     assert server.certificates.reloads == 1
@@ -124,13 +117,13 @@ def test_a_renewed_certificate_is_served_without_a_restart(
 
 
 def test_a_half_written_pair_keeps_the_previous_certificate(
-    server: WebhookServer, tls: WebhookTLS, clock: Clock, tmp_path: Path
+    server: WebhookServer, tls: WebhookTLS, clock: FakeClock, tmp_path: Path
 ) -> None:
     other = make_webhook_tls(tmp_path / "other")
     tls.key_file.write_bytes(other.key_file.read_bytes())  # key no longer matches the certificate
     later = os.stat(tls.key_file).st_mtime_ns + 10**9
     os.utime(tls.key_file, ns=(later, later))
-    clock.now += 1.5
+    clock.advance(1.5)
     with client_for(tls.ca_pem) as client:
         assert client.post(server.url, json=review_body()).status_code == 200
     assert server.certificates.reloads == 0
