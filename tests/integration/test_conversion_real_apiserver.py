@@ -22,7 +22,7 @@ from kubernetes.client import ApiextensionsV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration import test_e2e_real_apiserver as e2e
-from tests.integration.real_apiserver import load_yaml_documents
+from tests.integration.real_apiserver import OPERATOR_NAMESPACE, load_yaml_documents
 from tests.integration.test_e2e_real_apiserver import (
     PROJECT,
     Operators,
@@ -289,5 +289,44 @@ def test_the_operator_serves_the_webhook_and_reconciles_a_v2_app_like_its_v1_twi
         assert set(states.values()) == {"RolloutComplete"}
         # Every replica serves conversion whether or not it leads: this one never stopped.
         assert op.alive()
+    finally:
+        restore_crd(admin)
+
+
+def test_a_standby_replica_serves_conversion_too(
+    operators: Operators, admin: k8s.ApiClient, tls: WebhookTLS, namespace: str
+) -> None:
+    """Two `aivenator run` replicas with leader election; the CRD points at the one not leading."""
+    lease = f"conv-leader-{namespace}"
+    ports = {"a": _free_port(), "b": _free_port()}
+    replicas = {}
+    for name in ("a", "b"):
+        replicas[name] = operators.start(
+            f"replica-{name}",
+            "--leader-elect",
+            "--leader-election-name",
+            lease,
+            "--leader-election-namespace",
+            OPERATOR_NAMESPACE,
+            "--leader-election-identity",
+            f"replica-{name}",
+            "--webhook-address",
+            f"127.0.0.1:{ports[name]}",
+            "--webhook-cert-file",
+            str(tls.cert_file),
+            "--webhook-key-file",
+            str(tls.key_file),
+        )
+        if name == "a":
+            wait_for(
+                "replica-a leads", lambda: e2e.lease_holder(admin, lease) == "replica-a", [replicas["a"]]
+            )
+    standby = replicas["b"]
+    wait_for("the standby's webhook", lambda: standby.saw("conversion_webhook_serving"), [standby])
+    point_crd_at(admin, f"https://127.0.0.1:{ports['b']}/convert", tls.ca_pem)
+    try:
+        wait_converting(admin, namespace)
+        assert e2e.lease_holder(admin, lease) == "replica-a"
+        assert not standby.saw("leader_elected"), standby.tail()
     finally:
         restore_crd(admin)
