@@ -7,9 +7,11 @@ build and heavy to keep, and the operator works on plain dicts anyway. Lists are
 cluster's Pods never sit in memory at once; workloads are reduced to `WorkloadRefs` page by page.
 
 Writes are JSON merge patches of the operator's own fields (or creates), never whole-object
-replaces, except the Lease, which the operator owns outright. Every failure becomes a `KubeError`
-value once, here; error messages are the API server's `Status.message`, cut short, and never a
-request body (which may hold Secret data).
+replaces, except the Lease, which the operator owns outright. Every write names the field
+manager `aivenator` (query parameter `fieldManager`), so `metadata.managedFields` say which
+fields this operator set instead of the client's default `OpenAPI-Generator`. Every failure
+becomes a `KubeError` value once, here; error messages are the API server's `Status.message`,
+cut short, and never a request body (which may hold Secret data).
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ T = TypeVar("T")
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON = "application/json"
+
+#: `fieldManager` of every create, patch and replace: how `managedFields` name this operator.
+FIELD_MANAGER = "aivenator"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 #: Page size for lists: bounds the JSON held at once while listing a large cluster.
 LIST_PAGE_SIZE = 500
@@ -326,6 +332,8 @@ class KubernetesApi:
         headers = {"Accept": JSON}
         if content_type:
             headers["Content-Type"] = content_type
+        if method in WRITE_METHODS:
+            query = {**(query or {}), "fieldManager": FIELD_MANAGER}
         url_path = path + ("?" + urlencode(dict(query)) if query else "")
         method, url, header_params, serialized, post_params = self._api.param_serialize(
             method=method,

@@ -61,6 +61,25 @@ class SyncReason:
     kind: SyncKind
     detail: str = ""
 
+    @property
+    def processing_reason(self) -> str:
+        """The `processing_reason` label value of the `aivenator_processing_reason` metric."""
+        return PROCESSING_REASONS[self.kind]
+
+
+#: Label values of `aivenator_processing_reason`: the Go operator's (`HashChanged`: the spec hash
+#: differs from `status.synchronizationHash`, a cleared hash included; `MissingSecret`) where a
+#: kind of ours is the same decision, new values for the kinds it does not have. Its third value,
+#: `MissingOwnerReference`, has no counterpart here (Secrets are not owned through
+#: ownerReferences).
+PROCESSING_REASONS: Mapping[SyncKind, str] = {
+    SyncKind.HASH_CLEARED: "HashChanged",
+    SyncKind.SPEC_CHANGED: "HashChanged",
+    SyncKind.SECRET_MISSING: "MissingSecret",
+    SyncKind.SECRET_DRIFTED: "SecretDrifted",
+    SyncKind.CERT_RENEWAL: "CertificateRenewal",
+}
+
 
 def sections_of(app: AivenApplication) -> tuple[Section, ...]:
     return tuple(s for h in SERVICES for s in h.sections(app))

@@ -24,6 +24,7 @@ from typing import Any
 
 from aivenator.adapters.aiven_budget import RequestBudget
 from aivenator.adapters.aiven_http import AivenHttp
+from aivenator.adapters.kubernetes_timing import TimedKubernetes
 from aivenator.entrypoints.config import Address, OperatorConfig
 from aivenator.entrypoints.runtime.health import HealthServer
 from aivenator.entrypoints.runtime.leader import LeaderElector
@@ -56,6 +57,10 @@ def _real_kubernetes(kubeconfig: str | None) -> Any:
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         return KubernetesApi.in_cluster()
     return KubernetesApi.from_kubeconfig(None)
+
+
+def _timed(kube: Any, clock: Any, metrics: Metrics) -> TimedKubernetes:
+    return TimedKubernetes(kube, clock, metrics.observe_kubernetes)
 
 
 def _identity(configured: str) -> str:
@@ -120,6 +125,9 @@ class Container(containers.DeclarativeContainer):
     aiven_observer = providers.Singleton(AivenObserver, metrics)
 
     kubernetes = providers.Singleton(_real_kubernetes, config.kubeconfig)
+    #: What the operator and the leader elector use: `kubernetes` (real or overridden) with every
+    #: call timed into `aivenator_kubernetes_latency`.
+    timed_kubernetes = providers.Singleton(_timed, kubernetes, monotonic, metrics)
 
     #: An httpx transport for the Aiven client (None: real network). Tests give
     #: `FakeAiven.mock_transport()`.
@@ -144,14 +152,14 @@ class Container(containers.DeclarativeContainer):
     serve_http = providers.Object(True)
     servers = providers.Singleton(_servers, settings, metrics, serve_http)
     webhook = providers.Singleton(_webhook, settings, serve_http, log)
-    leader = providers.Singleton(_leader, config.leader_elect, kubernetes, settings, now, monotonic)
+    leader = providers.Singleton(_leader, config.leader_elect, timed_kubernetes, settings, now, monotonic)
     #: Seconds one watch request stays open (the in-memory cluster is happy with short ones).
     watch_timeout = providers.Object(300.0)
 
     operator = providers.Singleton(
         Operator,
         config=settings,
-        kube=kubernetes,
+        kube=timed_kubernetes,
         aiven=aiven,
         metrics=metrics,
         observer=aiven_observer,

@@ -288,6 +288,12 @@ def read_secret(admin: k8s.ApiClient, namespace: str, name: str) -> dict[str, An
     return plain
 
 
+def field_managers(obj: dict[str, Any], subresource: str = "") -> set[str]:
+    """Managers named in `managedFields` for the main resource or one subresource."""
+    entries = (obj.get("metadata") or {}).get("managedFields") or []
+    return {str(e.get("manager")) for e in entries if str(e.get("subresource") or "") == subresource}
+
+
 def user_of(secret: dict[str, Any]) -> str:
     annotations = secret["metadata"].get("annotations") or {}
     users = [v for k, v in annotations.items() if k.endswith("/serviceUser")]
@@ -354,6 +360,15 @@ def test_the_operator_gives_an_app_its_secrets_rotates_them_and_cleans_up(
         assert not meta.get("ownerReferences")
         assert secret["type"] == "Opaque"
         assert {"AIVEN_CA", "AIVEN_SECRET_UPDATED"} <= set(secret["data"])
+        assert field_managers(secret) == {"aivenator"}, meta.get("managedFields")
+    # managedFields name this operator for what it wrote: the status and its events.
+    assert field_managers(app, "status") == {"aivenator"}, app["metadata"].get("managedFields")
+    events = [
+        e
+        for e in admin.sanitize_for_serialization(CoreV1Api(admin).list_namespaced_event(ns).items)  # type: ignore[no-untyped-call]
+        if e.get("reportingComponent") == "aivenator"
+    ]
+    assert events and all(field_managers(e) == {"aivenator"} for e in events), events[:1]
     kafka, os_secret, vk = secrets["app-kafka-1"], secrets["app-os-1"], secrets["app-valkey-1"]
     assert kafka is not None and os_secret is not None and vk is not None
     assert {"KAFKA_CERTIFICATE", "KAFKA_PRIVATE_KEY", "client.keystore.p12", "client.truststore.jks"} <= set(

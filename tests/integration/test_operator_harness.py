@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from aivenator.adapters.kubernetes_timing import TimedKubernetes
+
 from tests.support.harness import Harness, harness
 
 __all__ = ["harness"]
 
 
 def test_container_wires_the_operator_to_the_fakes(harness: Harness) -> None:
-    assert harness.operator.kube is harness.kube
+    kube = harness.operator.kube
+    assert isinstance(kube, TimedKubernetes) and kube.inner is harness.kube
     harness.operator.drain()
     assert harness.operator.caches_synced()
     assert harness.operator.readiness()[0]

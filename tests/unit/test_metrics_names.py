@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aivenator.entrypoints.shells.metrics import Metrics
+from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 
 GO_COUNTERS = {
     "aivenator_aiven_applications_processed": {"synchronization_state": "RolloutComplete"},
@@ -12,6 +12,9 @@ GO_COUNTERS = {
     "aivenator_service_users_deleted": {"pool": "dev-nais-dev", "service": "kafka"},
     "aivenator_kubernetes_resources_written": {"resource_type": "Secret", "namespace": "team-a"},
     "aivenator_kubernetes_resources_deleted": {"resource_type": "Secret", "namespace": "team-a"},
+    "aivenator_kubernetes_resources_not_written": {"resource_type": "Secret", "namespace": "team-a"},
+    "aivenator_processing_reason": {"processing_reason": "HashChanged"},
+    "aivenator_service_users_updated": {"pool": "dev-nais-dev", "service": "valkey-team-a-cache"},
 }
 
 
@@ -33,6 +36,8 @@ def test_go_counters_are_exposed_under_their_bare_names(name: str) -> None:
 def test_go_histograms_and_gauges_keep_their_names() -> None:
     metrics = Metrics()
     metrics.processing_time.observe(0.2)
+    metrics.handler_processing_time.labels(handler="kafka").observe(0.3)
+    metrics.observe_kubernetes("Secret_Create", 0.05)
     metrics.aiven_latency.labels(operation="ServiceGet", status="200").observe(0.05)
     metrics.service_users_count.labels(pool="dev-nais-dev", service="kafka").set(4)
     metrics.set_secrets_managed({"team-a": 2})
@@ -40,6 +45,8 @@ def test_go_histograms_and_gauges_keep_their_names() -> None:
     for name in (
         "aivenator_aiven_application_processing_time_seconds_count",
         "aivenator_aiven_latency_bucket",
+        "aivenator_aiven_handler_processing_time_seconds_bucket",
+        "aivenator_kubernetes_latency_bucket",
         "aivenator_service_users_count",
         "aivenator_secrets_managed",
     ):
@@ -52,3 +59,34 @@ def test_a_counter_never_goes_down_and_labels_must_match() -> None:
         metrics.service_users_created.labels(pool="p", service="s").inc(-1)
     with pytest.raises(ValueError):
         metrics.service_users_created.labels(pool="p")
+
+
+def test_the_go_buckets_are_the_client_golang_series() -> None:
+    """`LinearBuckets(1, 2, 20)` and `ExponentialBuckets(0.02, 2, 14)` as client_golang builds them."""
+    metrics = Metrics()
+    metrics.handler_processing_time.labels(handler="kafka").observe(40.0)
+    metrics.observe_kubernetes("Secret_Get", 0.03)
+    text = metrics.exposition().decode()
+    handler = [line for line in text.splitlines() if line.startswith("aivenator_aiven_handler_processing_time_seconds_bucket")]
+    assert [line.split('le="')[1].split('"')[0] for line in handler] == [
+        *(f"{1 + 2 * i}.0" for i in range(20)),
+        "+Inf",
+    ]
+    assert handler[-2].endswith(" 0.0") and handler[-1].endswith(" 1.0")  # 40 s is above 39 s
+    kube = [line for line in text.splitlines() if line.startswith("aivenator_kubernetes_latency_bucket")]
+    assert kube[0] == 'aivenator_kubernetes_latency_bucket{le="0.02",operation="Secret_Get"} 0.0'
+    assert kube[1] == 'aivenator_kubernetes_latency_bucket{le="0.04",operation="Secret_Get"} 1.0'
+    assert 'le="163.84"' in kube[13] and len(kube) == 15
+
+
+def test_service_users_updated_counts_only_an_accepted_access_control_change() -> None:
+    metrics = Metrics()
+    observer = AivenObserver(metrics)
+    labels = {"pool": "dev-nais-dev", "service": "valkey-team-a-cache"}
+    observer("ServiceUserCredentialsModify", "200", 0.01)  # outside a reconcile: no target
+    with observer.context("dev-nais-dev", "valkey-team-a-cache"):
+        observer("ServiceUserCredentialsModify", "503", 0.01)
+        observer("ServiceUserCredentialsModify", "transport", 0.01)
+        observer("ServiceUserCredentialsModify", "200", 0.01)
+        observer("ServiceUserGet", "200", 0.01)
+    assert metrics.value("aivenator_service_users_updated", labels) == 1.0

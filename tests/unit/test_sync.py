@@ -44,11 +44,13 @@ from aivenator.domain.outcomes import (
 from aivenator.domain.parse import parse_application
 from aivenator.domain.sync import (
     CONDITION_TYPE_PATTERN,
+    PROCESSING_REASONS,
     AppStatus,
     Condition,
     ServiceResult,
     ServiceState,
     SyncKind,
+    SyncReason,
     compute_invalid_status,
     compute_status,
     needs_sync,
@@ -119,6 +121,24 @@ def test_a_missing_secret_forces_a_resync() -> None:
     assert reason is not None and (reason.kind, reason.detail) == (SyncKind.SECRET_MISSING, name)
     partial = {k: v for k, v in views.items() if k != name}
     assert needs_sync(app, partial, NOW) == reason
+
+
+def test_the_processing_reason_uses_the_go_values_where_the_decision_is_the_same() -> None:
+    """`aivenator_processing_reason`: the Go operator's HashChanged (its check is hash !=
+    status hash, so a cleared hash is one too) and MissingSecret; new values otherwise."""
+    app, views, _ = example()
+    cleared = needs_sync(replace(app, status_hash=None), views, NOW)
+    changed = needs_sync(replace(app, status_hash="something-else"), views, NOW)
+    missing = needs_sync(app, {**views, app.valkey[1].secret_name: None}, NOW)
+    assert cleared is not None and changed is not None and missing is not None
+    assert (cleared.processing_reason, changed.processing_reason, missing.processing_reason) == (
+        "HashChanged",
+        "HashChanged",
+        "MissingSecret",
+    )
+    assert SyncReason(SyncKind.SECRET_DRIFTED).processing_reason == "SecretDrifted"
+    assert SyncReason(SyncKind.CERT_RENEWAL).processing_reason == "CertificateRenewal"
+    assert set(PROCESSING_REASONS) == set(SyncKind)
 
 
 def drifted(mutate: Any) -> SyncKind | None:

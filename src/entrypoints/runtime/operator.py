@@ -146,6 +146,7 @@ class Operator:
             log=log,
             new_password=new_password if new_password is not None else _new_password,
             all_secrets=self.secrets.items,
+            monotonic=monotonic,
         )
         self.finalizer = Finalizer(
             kube,

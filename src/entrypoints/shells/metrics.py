@@ -17,6 +17,11 @@ from prometheus_client.metrics_core import Metric
 
 PREFIX = "aivenator"
 
+#: Buckets as the Go operator declares them (client_golang `LinearBuckets(1, 2, 20)` and
+#: `ExponentialBuckets(0.02, 2, 14)`), so dashboards' `histogram_quantile` reads the same `le`s.
+HANDLER_BUCKETS = tuple(1.0 + 2.0 * i for i in range(20))
+KUBERNETES_LATENCY_BUCKETS = tuple(0.02 * 2.0**i for i in range(14))
+
 __all__ = ["CONTENT_TYPE_LATEST", "AivenObserver", "LegacyCounter", "Metrics"]
 
 
@@ -112,6 +117,12 @@ class Metrics:
             ["pool", "service"],
             registry=r,
         )
+        self.service_users_updated = LegacyCounter(
+            f"{PREFIX}_service_users_updated",
+            "Existing Aiven service users the operator changed (Valkey access control corrected)",
+            ["pool", "service"],
+            registry=r,
+        )
         self.service_users_count = Gauge(
             f"{PREFIX}_service_users_count",
             "Service users Aiven reports for a service (last observed)",
@@ -129,6 +140,32 @@ class Metrics:
             f"{PREFIX}_kubernetes_resources_written",
             "Kubernetes objects created or patched by the operator",
             ["resource_type", "namespace"],
+            registry=r,
+        )
+        self.kubernetes_resources_not_written = LegacyCounter(
+            f"{PREFIX}_kubernetes_resources_not_written",
+            "Kubernetes writes skipped because the object already had the desired content",
+            ["resource_type", "namespace"],
+            registry=r,
+        )
+        self.kubernetes_latency = Histogram(
+            f"{PREFIX}_kubernetes_latency",
+            "Latency of Kubernetes API operations in seconds, by operation (<Kind>_<Verb>)",
+            ["operation"],
+            buckets=KUBERNETES_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.handler_processing_time = Histogram(
+            f"{PREFIX}_aiven_handler_processing_time_seconds",
+            "Seconds one service handler spent on one section of an AivenApplication",
+            ["handler"],
+            buckets=HANDLER_BUCKETS,
+            registry=r,
+        )
+        self.processing_reason = LegacyCounter(
+            f"{PREFIX}_processing_reason",
+            "Why an AivenApplication was synchronized",
+            ["processing_reason"],
             registry=r,
         )
         self.kubernetes_resources_deleted = LegacyCounter(
@@ -190,6 +227,10 @@ class Metrics:
         for namespace, count in per_namespace.items():
             self.secrets_managed.labels(namespace=namespace).set(count)
 
+    def observe_kubernetes(self, operation: str, seconds: float) -> None:
+        """The Kubernetes adapter's timing hook (`TimedKubernetes`)."""
+        self.kubernetes_latency.labels(operation=operation).observe(seconds)
+
     def exposition(self) -> bytes:
         text = bytes(generate_latest(self.registry))
         # The 0.0.4 text writer names every counter family `<name>_total` in HELP/TYPE; the
@@ -207,11 +248,12 @@ class Metrics:
 
 
 class AivenObserver:
-    """The `AivenHttp` observer hook: latency per operation/status, and users created/deleted.
+    """The `AivenHttp` observer hook: latency per operation/status, users created/updated/deleted.
 
     The adapter reports only the operation name, so the reconciler says which (project, service)
     it is working on with `context(...)`; calls happen on the same thread, so a thread-local is
-    enough. A user counts as created/deleted only when Aiven answered 2xx to that very request.
+    enough. A user counts as created/updated/deleted only when Aiven answered 2xx to that very
+    request (updated: `ServiceUserCredentialsModify`, the Valkey access-control correction).
     """
 
     def __init__(self, metrics: Metrics) -> None:
@@ -237,3 +279,5 @@ class AivenObserver:
             self._metrics.service_users_created.labels(pool=pool, service=service).inc()
         elif operation == "ServiceUserDelete":
             self._metrics.service_users_deleted.labels(pool=pool, service=service).inc()
+        elif operation == "ServiceUserCredentialsModify":
+            self._metrics.service_users_updated.labels(pool=pool, service=service).inc()

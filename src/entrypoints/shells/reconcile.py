@@ -21,6 +21,7 @@ mid-pass without writing.
 from __future__ import annotations
 
 import secrets as _secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,7 @@ class Reconciler:
         new_password: Callable[[], str] = lambda: _secrets.token_urlsafe(24),
         certs: CertCache | None = None,
         all_secrets: Callable[[], list[KubeObject]] = list,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kube = kube
         self._aiven = aiven
@@ -162,6 +164,7 @@ class Reconciler:
         self._new_password = new_password
         self._certs = certs if certs is not None else CertCache()
         self._all_secrets = all_secrets
+        self._monotonic = monotonic
         self._allowed = frozenset(config.projects)
         self._service_config = ServiceConfig(main_project=config.main_project)
         self._window = timedelta(seconds=config.cert_renewal_window)
@@ -212,12 +215,17 @@ class Reconciler:
             self._record_cert_days(app, cert_expiry, now)
             return ReconcileResult(Done(), wake_after=wake)
 
+        self._metrics.processing_reason.labels(processing_reason=reason.processing_reason).inc()
         log = log.bind(sync_reason=str(reason.kind))
         log.info("aiven_application_sync_started", detail=redact_text(reason.detail))
         run = _Pass(app)
         results: list[ServiceResult] = []
         for handler, section in all_sections(app):
+            started = self._monotonic()
             done = self._sync_section(run, handler, section, now, attempt, cert_expiry, log)
+            self._metrics.handler_processing_time.labels(handler=str(section.service_type)).observe(
+                max(0.0, self._monotonic() - started)
+            )
             results.append(done.result)
             run.outcomes.append(done.outcome)
         status = compute_status(app, results, now, previous)
@@ -469,6 +477,9 @@ class Reconciler:
             change = diff(desired, existing)
             match change:
                 case Unchanged():
+                    self._metrics.kubernetes_resources_not_written.labels(
+                        resource_type="Secret", namespace=app.namespace
+                    ).inc()
                     return None
                 case Create(body=body):
                     self._guard()
@@ -525,10 +536,13 @@ class Reconciler:
 
     def _write_status(self, raw: KubeObject, previous: AppStatus, status: AppStatus, log: Any) -> int:
         had_status = isinstance(raw.get("status"), dict) and bool(raw.get("status"))
-        if had_status and previous == status:
-            return 0
         meta = raw.get("metadata") or {}
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        if had_status and previous == status:
+            self._metrics.kubernetes_resources_not_written.labels(
+                resource_type="AivenApplication", namespace=namespace
+            ).inc()
+            return 0
         self._guard()
         body = _status_body(status)
         match self._kube.patch_application_status(namespace, name, body):
