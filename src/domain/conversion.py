@@ -29,11 +29,6 @@ V2 = f"{GROUP}/v2"
 VERSIONS = (V1, V2)
 #: Sections that inherit v1's top-level `spec.secretName` on the way to v2.
 INHERITING_SECTIONS = ("kafka", "openSearch")
-#: Why a v1 `spec.secretName` is flagged (warning and Deprecated condition), after "spec.secretName".
-DEPRECATED_SECRET_NAME = (
-    "is deprecated (v2 has none): kafka and openSearch sections without their own secretName "
-    "use it; name each section's Secret instead"
-)
 REVIEW_API_VERSION = "apiextensions.k8s.io/v1"
 REVIEW_KIND = "ConversionReview"
 
@@ -46,16 +41,6 @@ class ConversionError(ValueError):
 
 def _has_name(value: Any) -> bool:
     return isinstance(value, str) and value != ""
-
-
-def section_secret_name(section: str, own: Any, top: Any) -> Any:
-    """The Secret name a v1 section has once converted to v2: its own when it has one, else,
-    for `kafka` and `openSearch` only, v1's top-level `spec.secretName` (when a non-empty
-    string). The operator reads v1 and uses this too (domain.parse), so an app reconciles the
-    same whichever version it was written in or is read as."""
-    if _has_name(own) or section not in INHERITING_SECTIONS or not _has_name(top):
-        return own
-    return top
 
 
 def effective_secret_names(obj: Mapping[str, Any]) -> dict[str, str | None]:
@@ -73,8 +58,8 @@ def effective_secret_names(obj: Mapping[str, Any]) -> dict[str, str | None]:
     for section in INHERITING_SECTIONS:
         value = spec.get(section)
         if isinstance(value, Mapping):
-            name = section_secret_name(section, value.get("secretName"), top)
-            out[section] = name if _has_name(name) else None
+            own = value.get("secretName")
+            out[section] = own if _has_name(own) else (top if _has_name(top) else None)
     valkey = spec.get("valkey")
     if isinstance(valkey, list):
         for i, item in enumerate(valkey):
@@ -96,8 +81,8 @@ def v1_to_v2(obj: Mapping[str, Any]) -> KubeObject:
         return out
     for section in INHERITING_SECTIONS:
         value = spec.get(section)
-        if isinstance(value, dict):
-            value["secretName"] = section_secret_name(section, value.get("secretName"), top)
+        if isinstance(value, dict) and not _has_name(value.get("secretName")):
+            value["secretName"] = top
     return out
 
 

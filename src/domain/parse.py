@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from aivenator.domain.application import Access, AivenApplication, KafkaSpec, OpenSearchSpec, ValkeySpec
-from aivenator.domain.conversion import DEPRECATED_SECRET_NAME, section_secret_name
 from aivenator.domain.limits import MAX_NAME, MAX_SECRET_NAME, MAX_TIMESTAMP, MAX_VALKEY
 from aivenator.domain.sync_hash import synchronization_hash
 from returns.result import Failure, Result, Success
@@ -104,10 +103,8 @@ def _mapping(value: Any, path: str, c: _Collector) -> Mapping[str, Any] | None:
     return value
 
 
-def _secret_name(section: Mapping[str, Any], path: str, c: _Collector, inherited: Any = None) -> str:
+def _secret_name(section: Mapping[str, Any], path: str, c: _Collector) -> str:
     value = section.get("secretName")
-    if inherited is not None:
-        value = section_secret_name(path.removeprefix("spec."), value, inherited)
     if value is None or value == "":
         c.add(f"{path}.secretName", "is required")
         return ""
@@ -149,7 +146,7 @@ def _instance(section: Mapping[str, Any], path: str, c: _Collector) -> str:
     return value
 
 
-def _kafka(raw: Any, allowed_projects: frozenset[str], c: _Collector, top: Any) -> KafkaSpec | None:
+def _kafka(raw: Any, allowed_projects: frozenset[str], c: _Collector) -> KafkaSpec | None:
     section = _mapping(raw, "spec.kafka", c)
     if section is None:
         return None
@@ -164,17 +161,17 @@ def _kafka(raw: Any, allowed_projects: frozenset[str], c: _Collector, top: Any) 
         pass
     elif pool not in allowed_projects:
         c.add("spec.kafka.pool", f"pool {pool!r} is not one of the allowed projects")
-    return KafkaSpec(pool=pool, secret_name=_secret_name(section, "spec.kafka", c, top))
+    return KafkaSpec(pool=pool, secret_name=_secret_name(section, "spec.kafka", c))
 
 
-def _opensearch(raw: Any, c: _Collector, top: Any) -> OpenSearchSpec | None:
+def _opensearch(raw: Any, c: _Collector) -> OpenSearchSpec | None:
     section = _mapping(raw, "spec.openSearch", c)
     if section is None:
         return None
     return OpenSearchSpec(
         instance=_instance(section, "spec.openSearch", c),
         access=_access(section, "spec.openSearch", c),
-        secret_name=_secret_name(section, "spec.openSearch", c, top),
+        secret_name=_secret_name(section, "spec.openSearch", c),
     )
 
 
@@ -281,14 +278,14 @@ def parse_application(
         elif c.too_long(deprecated, MAX_SECRET_NAME, "spec.secretName"):
             deprecated = None
         else:
-            c.warnings.append(Problem("spec.secretName", DEPRECATED_SECRET_NAME))
+            c.warnings.append(
+                Problem("spec.secretName", "is deprecated and ignored; use the per-service secretName")
+            )
     else:
         deprecated = None
 
-    # A kafka/openSearch section without its own name uses the deprecated top-level one, as
-    # conversion to v2 does (domain.conversion), so v1 and v2 writers get the same Secrets.
-    kafka = _kafka(spec.get("kafka"), allowed_projects, c, deprecated)
-    opensearch = _opensearch(spec.get("openSearch"), c, deprecated)
+    kafka = _kafka(spec.get("kafka"), allowed_projects, c)
+    opensearch = _opensearch(spec.get("openSearch"), c)
     valkey = _valkey(spec.get("valkey"), c)
     _duplicate_secret_names(kafka, opensearch, valkey, c)
 

@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from aivenator.domain import labels
 from aivenator.domain.application import AivenApplication
-from aivenator.domain.conversion import DEPRECATED_SECRET_NAME
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import SecretView, parse_time
 from aivenator.domain.limits import (
@@ -535,7 +534,7 @@ def compute_status(
                 DEPRECATED,
                 True,
                 "DeprecatedSecretName",
-                f"spec.secretName {DEPRECATED_SECRET_NAME}",
+                "spec.secretName is deprecated and ignored; use the per-service secretName",
             )
         )
     desired.extend(_service_conditions(results))

@@ -10,7 +10,6 @@ from aivenator.domain import conversion as C
 from aivenator.domain.parse import parse_application
 from hypothesis import given
 from hypothesis import strategies as st
-from returns.result import Failure, Success
 
 from tests.unit.strategies import ALLOWED_PROJECTS, dns_labels, raw_applications
 
@@ -219,54 +218,3 @@ def test_review_without_desired_version_or_objects_is_a_failure_response() -> No
 def test_review_refuses_what_is_not_a_conversion_review_request(body: Any) -> None:
     with pytest.raises(C.ConversionError):
         C.review(body)
-
-
-@given(raw_applications(), st.data())
-def test_the_operator_sees_the_same_secret_names_whichever_version_wrote_the_app(
-    raw: dict[str, Any], data: st.DataObject
-) -> None:
-    """A v1 app leaning on the deprecated top-level name gets the Secrets its v2 form names."""
-    spec = raw["spec"]
-    top = data.draw(names.filter(lambda n: n not in C.effective_secret_names(raw).values()))
-    spec["secretName"] = top
-    for section in ("kafka", "openSearch"):
-        if section in spec and data.draw(st.booleans()):
-            del spec[section]["secretName"]
-    as_written = parse_application(raw, ALLOWED_PROJECTS)
-    via_v2 = parse_application(C.convert(C.convert(raw, C.V2), C.V1), ALLOWED_PROJECTS)
-
-    def outcome(parsed: Any) -> Any:
-        """The Secret names, or (both sections inheriting one name) the fields found wrong."""
-        match parsed:
-            case Success(ok):
-                app = ok.app
-                return (
-                    app.kafka and app.kafka.secret_name,
-                    app.opensearch and app.opensearch.secret_name,
-                    tuple(v.secret_name for v in app.valkey),
-                )
-            case Failure(invalid):
-                return sorted(p.field for p in invalid.problems)
-
-    assert outcome(as_written) == outcome(via_v2)
-    if isinstance(as_written, Success):
-        assert as_written.unwrap().app.deprecated_secret_name == top
-        assert any(w.field == "spec.secretName" for w in as_written.unwrap().warnings)
-
-
-def test_a_valkey_entry_never_inherits_the_top_level_name() -> None:
-    raw: dict[str, Any] = {
-        "apiVersion": C.V1,
-        "kind": C.KIND,
-        "metadata": {"name": "a", "namespace": "t", "generation": 1},
-        "spec": {
-            "secretName": "legacy",
-            "kafka": {"pool": "dev-nais-dev"},
-            "valkey": [{"instance": "cache"}],
-        },
-    }
-    problems = parse_application(raw, ALLOWED_PROJECTS).failure().problems
-    assert [p.field for p in problems] == ["spec.valkey[0].secretName"]
-    del raw["spec"]["valkey"]
-    kafka = parse_application(raw, ALLOWED_PROJECTS).unwrap().app.kafka
-    assert kafka is not None and kafka.secret_name == "legacy"
