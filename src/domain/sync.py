@@ -113,6 +113,12 @@ def _metadata_drift(app: AivenApplication, secret: SecretView) -> str | None:
     return None
 
 
+#: Annotations we write that the Go operator did not: a Secret it wrote lacks them, and their
+#: absence is not drift (a takeover must not resync, and cleanup works without them: a Kafka
+#: Secret without its service name tries every candidate service). The next real sync adds them.
+ANNOTATIONS_GO_DID_NOT_WRITE = frozenset({labels.KAFKA_SERVICE_NAME})
+
+
 def _section_drift(
     app: AivenApplication, section: Section, secret: SecretView, facts: ServiceFacts | None
 ) -> str | None:
@@ -127,7 +133,7 @@ def _section_drift(
         stale = sorted((handler.owned_data_keys(section) & present) - required)
         if stale:
             return f"{section.key}: data key {stale[0]} is stale"
-    for key in sorted(handler.owned_annotation_keys(section)):
+    for key in sorted(handler.owned_annotation_keys(section) - ANNOTATIONS_GO_DID_NOT_WRITE):
         if not secret.annotation(key):
             return f"{section.key}: annotation {key} missing"
     if section.service_type is ServiceType.KAFKA and secret.annotation(labels.KAFKA_POOL) != section.pool:

@@ -614,3 +614,16 @@ def test_a_previous_condition_without_times_gets_them() -> None:
     ready = compute_status(app, all_ready(app), NOW, previous).condition("Ready")
     assert ready is not None
     assert ready.last_update_time == ready.last_transition_time == "2026-06-01T12:00:00Z"
+
+
+def test_a_kafka_secret_in_the_go_operators_shape_is_not_drift() -> None:
+    """The Go operator never wrote `kafka.aiven.nais.io/serviceName`; a takeover must not resync."""
+    app, views, raw = example()
+    assert app.kafka is not None
+    name = app.kafka.secret_name
+    go_shaped = copy.deepcopy(raw[name])
+    del go_shaped["metadata"]["annotations"][labels.KAFKA_SERVICE_NAME]
+    assert needs_sync(app, {**views, name: secret_view(go_shaped)}, NOW) is None
+    del go_shaped["metadata"]["annotations"][labels.KAFKA_SERVICE_USER]
+    reason = needs_sync(app, {**views, name: secret_view(go_shaped)}, NOW)
+    assert reason is not None and reason.kind is SyncKind.SECRET_DRIFTED
