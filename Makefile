@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 VENV ?= .venv
 
-.PHONY: install test lint typecheck contracts unit integration demo bench clean sbom dry-build lock lock-check
+.PHONY: install test lint typecheck contracts unit integration demo bench clean sbom dry-build lock lock-check image image-smoke image-check
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,22 @@ sbom: install
 # The image's install steps without a container engine: wheel into a fresh venv from requirements.lock.
 dry-build: install
 	bash hack/dry-build.sh
+
+# The container image without a daemon (root; Debian's mmdebstrap + umoci + skopeo, installed by
+# hack/image/deps.sh): out/image/oci (OCI layout), out/image/aivenator-<version>.docker.tar
+# (`docker load`), out/image/sbom.cdx.json (CycloneDX of the image, validated); prints the digest.
+image: install
+	bash hack/image/deps.sh
+	bash hack/image/build.sh
+
+# Runs the built image with runc: --help, user/read-only root, the demo, and `aivenator run`
+# converging an app on a real kube-apiserver with the simulator from the image.
+image-smoke: install
+	bash hack/image/deps.sh
+	$(VENV)/bin/python hack/image/smoke.py
+
+# Both, as CI runs them.
+image-check: image image-smoke
 
 lock: install
 	$(VENV)/bin/python hack/runtime-lock.py

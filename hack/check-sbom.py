@@ -31,10 +31,13 @@ def canonical(name: str) -> str:
 
 
 def read_lock(text: str) -> dict[str, str]:
-    """`name==version` lines of a pip requirements lock, keyed by canonical name."""
+    """`name==version` entries of a pip requirements lock, keyed by canonical name.
+
+    Continuation lines are joined and `--hash=...` options after a pin are ignored.
+    """
     pins: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
+    for raw in re.sub(r"\\\n", " ", text).splitlines():
+        line = re.sub(r"\s--hash=\S+", "", raw.split("#", 1)[0]).strip()
         if not line:
             continue
         match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;]+)(\s*;.*)?", line)

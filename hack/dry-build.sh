@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # "Dry build" of the container image without a container engine: the same steps the Dockerfile
 # runs, on this machine. Builds the aivenator wheel, installs it with the runtime lock
-# (binary wheels only, no dependency resolution) into a fresh virtualenv, makes that venv
+# (binary wheels only, each checked against its locked sha256, no dependency resolution) into a fresh virtualenv, makes that venv
 # read-only (the pod runs with a read-only root filesystem), and runs the entrypoint:
 #   aivenator --help, aivenator run --help (every operator flag present), and a start without
 #   a token, which must fail with a configuration error and no traceback.
@@ -51,11 +51,11 @@ PY
 
 log "fresh venv with the runtime lock (binary wheels only)"
 "$BASE_PY" -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: --no-deps -r requirements.lock >&2 \
+"$WORK/venv/bin/pip" install -q --disable-pip-version-check --require-hashes --only-binary=:all: --no-deps -r requirements.lock >&2 \
   || die "installing requirements.lock failed"
 "$WORK/venv/bin/pip" install -q --disable-pip-version-check --no-deps "$WHEEL" >&2 || die "installing the wheel failed"
 "$WORK/venv/bin/pip" check >&2 || die "pip check: the lock does not satisfy the wheel's requirements"
-extra=$(comm -13 <(grep -v '^#' requirements.lock | cut -d= -f1 | tr 'A-Z_' 'a-z-' | sort) \
+extra=$(comm -13 <(grep -E '^[A-Za-z0-9]' requirements.lock | cut -d= -f1 | tr 'A-Z_' 'a-z-' | sort) \
                <("$WORK/venv/bin/pip" list --format=freeze | cut -d= -f1 | tr 'A-Z_' 'a-z-' | grep -vx 'pip\|setuptools\|aivenator' | sort))
 [[ -z $extra ]] || die "installed but not in requirements.lock: $extra"
 
