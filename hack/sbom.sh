@@ -7,8 +7,8 @@
 # and installed into a separate tools venv on first use. Output is reproducible: the timestamp
 # is the last commit's time (SOURCE_DATE_EPOCH) and no random serial number is used.
 #
-# The base image's Debian packages are not in this SBOM; release builds add an image SBOM
-# (see docs/release.md).
+# The Debian packages of the image are not in this SBOM: `make image` writes the SBOM of the image
+# itself (hack/image/sbom.py, out/image/sbom.cdx.json; see docs/release.md).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
