@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 VENV ?= .venv
 
-.PHONY: install test lint typecheck contracts unit integration demo bench clean sbom dry-build lock lock-check image image-smoke image-check
+.PHONY: install test lint typecheck contracts unit integration demo bench clean sbom dry-build lock lock-check image image-smoke image-check image-reproducible
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,11 @@ image-smoke: install
 
 # Both, as CI runs them.
 image-check: image image-smoke
+
+# Builds the image twice and compares the digests (lists differing files if they differ).
+image-reproducible: install
+	bash hack/image/deps.sh
+	bash hack/image/reproducible.sh
 
 lock: install
 	$(VENV)/bin/python hack/runtime-lock.py
