@@ -322,7 +322,7 @@ def memory_child(secrets: int, apps: int, pods: int, workers: int) -> dict[str, 
         rig.operator.resync()
         rig.operator.wait_until_idle(timeout=600.0, settle=0.5)
         figures["resync_s"] = time.monotonic() - started - figures["caches_synced_s"]
-        rig.operator.run_janitor_once(None)
+        rig.operator.janitor.run(None)
         figures["cached"] = {
             "applications": len(rig.operator.apps),
             "secrets": len(rig.operator.secrets),

@@ -121,7 +121,7 @@ def test_janitor_keeps_young_secrets_within_the_grace_period() -> None:
         h.operator.drain()
         assert h.secret("app-kafka-1") is not None
         h.clock.advance(601)
-        result = h.operator.run_janitor_once()
+        result = h.operator.janitor.run(None)
         h.operator.drain()
         assert result.deleted == ((NAMESPACE, "app-kafka-1"),)
         assert h.secret("app-kafka-1") is None
@@ -130,7 +130,7 @@ def test_janitor_keeps_young_secrets_within_the_grace_period() -> None:
 
 
 def test_janitor_refuses_to_run_before_caches_sync(harness: Harness) -> None:
-    result = harness.operator.run_janitor_once()
+    result = harness.operator.janitor.run(None)
     assert not result.ran and "sync" in result.skipped_reason
 
 

@@ -174,7 +174,7 @@ class OperatorMachine(RuleBasedStateMachine):
     @rule()
     def janitor_pass(self) -> None:
         event("janitor_pass")
-        self.h.operator.run_janitor_once()
+        self.h.operator.janitor.run(None)
         self.h.operator.drain()
 
     # --- invariants -----------------------------------------------------------------------------

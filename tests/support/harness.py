@@ -24,7 +24,7 @@ import contextlib
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +45,7 @@ from aivenator.domain.references import POD_SPEC_PATHS
 from aivenator.domain.services import all_sections, cleanup_actions
 from aivenator.domain.services.base import SecretMeta, ServiceConfig
 from aivenator.entrypoints.config import OperatorConfig
-from aivenator.entrypoints.container import Container, build_container
+from aivenator.entrypoints.container import Container, build_container, override
 from aivenator.entrypoints.runtime.logging_setup import configure_logging
 from aivenator.entrypoints.runtime.operator import JANITOR, ORPHANS, Operator
 from dependency_injector import providers
@@ -265,8 +265,10 @@ def build(
     kube: FakeKubernetes | None = None,
     aiven: FakeAiven | None = None,
     real_monotonic: bool = False,
+    overrides: Mapping[str, object] | None = None,
 ) -> Harness:
-    """One operator on the fakes; the clock starts at the real current time."""
+    """One operator on the fakes; the clock starts at the real current time. `overrides`
+    replaces container providers by name (a shell, the queue, ...) before the operator is built."""
     clock = FakeClock(start=datetime.now(UTC))
     kube = kube or FakeKubernetes(clock=clock, namespaces=(NAMESPACE,))
     aiven = aiven or FakeAiven.with_default_seed(token=TOKEN, clock=clock.now)
@@ -282,6 +284,7 @@ def build(
         real_monotonic=real_monotonic,
         watch_timeout=1.0,
     )
+    override(container, **(overrides or {}))
     return Harness(kube, aiven, container.operator(), container, clock, logs)
 
 

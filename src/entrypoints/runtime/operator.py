@@ -1,6 +1,7 @@
 """The running operator: caches, work queue, workers, timers, leader election, probes.
 
-`Operator` wires the shells together and offers two ways to run them:
+`Operator` receives what the composition root (`entrypoints/container.py`) built — caches, work
+queue, shells, leader elector, servers — and offers two ways to run them:
 
 * threaded: `start()` / `stop()` / `wait_until_idle(timeout)` (what `aivenator run` and the demo
   use): one thread per informer, `workers` reconcile threads, a resync/janitor timer, the
@@ -15,27 +16,24 @@ Work keys are `(kind, namespace, name)`: `app` (reconcile an AivenApplication), 
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aivenator.domain import labels as L
-from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubernetesPort, ObjectRef
+from aivenator.domain.kubernetes_port import KubernetesPort
 from aivenator.domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
-from aivenator.domain.ports import AivenPort
-from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
 from aivenator.entrypoints.config import OperatorConfig
+from aivenator.entrypoints.runtime.caches import Caches
 from aivenator.entrypoints.runtime.health import HealthServer
 from aivenator.entrypoints.runtime.leader import LeaderElector
-from aivenator.entrypoints.runtime.watch_loop import ChangeType, Informer, object_key, object_version
+from aivenator.entrypoints.runtime.watch_loop import ChangeType, Informer, object_key
 from aivenator.entrypoints.runtime.webhook import WebhookServer
-from aivenator.entrypoints.runtime.workqueue import Backoff, WorkQueue
+from aivenator.entrypoints.runtime.workqueue import WorkQueue
 from aivenator.entrypoints.shells.finalize import Finalizer
-from aivenator.entrypoints.shells.janitor_runner import JanitorResult, JanitorRunner
-from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
+from aivenator.entrypoints.shells.janitor_runner import JanitorRunner
+from aivenator.entrypoints.shells.metrics import Metrics
 from aivenator.entrypoints.shells.orphan_sweep import OrphanSweeper, edited_owned_keys
 from aivenator.entrypoints.shells.reconcile import Reconciler
 
@@ -44,158 +42,52 @@ KubeObject = dict[str, Any]
 APP, SECRET, JANITOR, ORPHANS, VERIFY = "app", "secret", "janitor", "orphans", "verify"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _new_password() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def _refs_key(ref: WorkloadRefs) -> tuple[str, str]:
-    return (ref.namespace, ref.name)
-
-
 class Operator:
+    """Runs what the composition root built: the caches, the queue, the shells, the elector."""
+
     def __init__(
         self,
         config: OperatorConfig,
         kube: KubernetesPort,
-        aiven: AivenPort,
         metrics: Metrics,
-        observer: AivenObserver,
         log: Any,
-        now: Callable[[], datetime] = _utcnow,
+        caches: Caches,
+        queue: WorkQueue[Key],
+        reconciler: Reconciler,
+        finalizer: Finalizer,
+        janitor: JanitorRunner,
+        orphans: OrphanSweeper,
         monotonic: Callable[[], float] = time.monotonic,
         leader: LeaderElector | None = None,
         servers: Sequence[HealthServer] = (),
-        watch_timeout: float = 300.0,
-        new_password: Callable[[], str] | None = None,
         webhook: WebhookServer | None = None,
     ) -> None:
         self.config = config
         self.kube = kube
-        self.aiven = aiven
         self.metrics = metrics
         self.log = log
-        self._now = now
         self._mono = monotonic
         self.leader = leader
         self.servers = tuple(servers)
         #: The CRD conversion webhook: served by every replica from start, leader or not.
         self.webhook = webhook
-        self.queue: WorkQueue[Key] = WorkQueue(
-            clock=monotonic, backoff=Backoff(base=1.0, cap=300.0), on_depth=metrics.queue_depth.set
-        )
+        self.queue = queue
+        self.caches = caches
+        self.apps = caches.apps
+        self.secrets = caches.secrets
+        self.workloads = caches.workloads
+        self.reconciler = reconciler
+        self.finalizer = finalizer
+        self.janitor = janitor
+        self.orphans = orphans
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
         self._forced: set[tuple[str, str]] = set()
-
-        def restarted(name: str, reason: str) -> None:
-            metrics.watch_restarts.labels(resource=name, reason=reason).inc()
-
-        self.apps: Informer[KubeObject] = Informer(
-            "AivenApplication",
-            kube.list_applications,
-            kube.watch_applications,
-            object_key,
-            object_version,
-            self._on_app,
-            watch_timeout,
-            restarted,
-        )
-        self.secrets: Informer[KubeObject] = Informer(
-            "Secret",
-            lambda: kube.list_secrets(MANAGED_SECRETS),
-            lambda rv, t: kube.watch_secrets(MANAGED_SECRETS, rv, t),
-            object_key,
-            object_version,
-            self._on_secret,
-            watch_timeout,
-            restarted,
-        )
-        self.workloads: dict[str, Informer[WorkloadRefs]] = {
-            kind: Informer(
-                kind,
-                (lambda k: lambda: kube.list_workload_refs(k))(kind),
-                (lambda k: lambda rv, t: kube.watch_workload_refs(k, rv, t))(kind),
-                _refs_key,
-                None,
-                None,
-                watch_timeout,
-                restarted,
-            )
-            for kind in WORKLOAD_KINDS
-        }
+        self.apps.subscribe(self._on_app)
+        self.secrets.subscribe(self._on_secret)
         if leader is not None:
             leader.set_callbacks(self.on_started_leading, self.on_stopped_leading)
-        may_mutate = self.may_mutate
-        self.reconciler = Reconciler(
-            kube,
-            aiven,
-            config,
-            metrics,
-            observer,
-            get_app=lambda ns, n: self.apps.get((ns, n)),
-            get_secret=lambda ns, n: self.secrets.get((ns, n)),
-            remember_secret=self._remember_secret,
-            remember_app=self._remember_app,
-            now=now,
-            may_mutate=may_mutate,
-            log=log,
-            new_password=new_password if new_password is not None else _new_password,
-            all_secrets=self.secrets.items,
-            monotonic=monotonic,
-        )
-        self.finalizer = Finalizer(
-            kube,
-            aiven,
-            metrics,
-            observer,
-            get_secret=lambda ns, n: self.secrets.get((ns, n)),
-            may_mutate=may_mutate,
-            log=log,
-            allowed_projects=frozenset(config.projects),
-            main_project=config.main_project,
-            max_attempts=config.max_finalizer_attempts,
-        )
-        self.janitor = JanitorRunner(
-            kube,
-            metrics,
-            secrets=lambda ns: self.secrets.items() if ns is None else self.secrets.in_namespace(ns),
-            applications=lambda ns: self.apps.items() if ns is None else self.apps.in_namespace(ns),
-            workloads=self._workload_refs,
-            caches_synced=self.caches_synced,
-            now=now,
-            may_mutate=may_mutate,
-            grace_period=config.janitor_grace_period,
-            allowed_projects=frozenset(config.projects),
-            log=log,
-        )
-
-        self.orphans = OrphanSweeper(
-            aiven,
-            observer,
-            secrets=self.secrets.items,
-            applications=self.apps.items,
-            caches_synced=self.caches_synced,
-            may_mutate=may_mutate,
-            now=now,
-            allowed_projects=frozenset(config.projects),
-            main_project=config.main_project,
-            grace_period=config.orphan_grace_period,
-            dry_run=config.orphan_sweep_dry_run,
-            log=log,
-            metrics=metrics,
-            kube=kube,
-            event_ref=ObjectRef(
-                "coordination.k8s.io/v1",
-                "Lease",
-                config.leader_election_namespace,
-                config.leader_election_name,
-            ),
-        )
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -203,14 +95,10 @@ class Operator:
         return self.leader is None or self.leader.is_leader()
 
     def informers(self) -> list[Informer[Any]]:
-        return [self.apps, self.secrets, *self.workloads.values()]
+        return self.caches.informers()
 
     def caches_synced(self) -> bool:
-        return all(i.has_synced for i in self.informers())
-
-    def _workload_refs(self, namespace: str | None) -> Iterable[WorkloadRefs]:
-        for informer in self.workloads.values():
-            yield from (informer.items() if namespace is None else informer.in_namespace(namespace))
+        return self.caches.synced()
 
     def readiness(self) -> tuple[bool, str]:
         if not self.caches_synced():
@@ -266,14 +154,6 @@ class Operator:
             if owner is not None and edited_owned_keys(old, new, owner, frozenset(self.config.projects)):
                 self._forced.add((namespace, str(was)))
                 self.queue.add((APP, namespace, str(was)))
-
-    def _remember_secret(self, obj: KubeObject) -> None:
-        self.secrets.remember(obj)
-        namespace, _ = object_key(obj)
-        self.metrics.secrets_managed.labels(namespace=namespace).set(self.secrets.count_in(namespace))
-
-    def _remember_app(self, obj: KubeObject) -> None:
-        self.apps.remember(obj)
 
     # --- processing -----------------------------------------------------------------------------
 
@@ -354,9 +234,6 @@ class Operator:
             self.queue.add((APP, namespace, name))
         self.metrics.set_secrets_managed(self.secrets.counts())
         return len(keys)
-
-    def run_janitor_once(self, namespace: str | None = None) -> JanitorResult:
-        return self.janitor.run(namespace)
 
     def on_started_leading(self) -> None:
         self.metrics.is_leader.set(1)

@@ -75,6 +75,10 @@ class Informer(Generic[T]):
         self._synced = threading.Event()
         self.last_error: KubeError | None = None
 
+    def subscribe(self, on_change: OnChange) -> None:
+        """Who hears of changes (the operator subscribes to caches the composition root built)."""
+        self._on_change = on_change
+
     # --- cache reads ----------------------------------------------------------------------
 
     def get(self, key: Key) -> T | None:

@@ -1,0 +1,96 @@
+"""The operator's informer caches: AivenApplications, managed Secrets, workload references.
+
+Built once by the composition root and shared: the shells read them through the bound methods
+the container hands them (`get_app`, `secrets_in`, `remember_secret`, ...); the `Operator`
+subscribes to their changes and runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubernetesPort
+from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
+from aivenator.entrypoints.runtime.watch_loop import Informer, object_key, object_version
+from aivenator.entrypoints.shells.metrics import Metrics
+
+KubeObject = dict[str, Any]
+
+
+def _refs_key(ref: WorkloadRefs) -> tuple[str, str]:
+    return (ref.namespace, ref.name)
+
+
+class Caches:
+    def __init__(self, kube: KubernetesPort, metrics: Metrics, watch_timeout: float) -> None:
+        self._metrics = metrics
+
+        def restarted(name: str, reason: str) -> None:
+            metrics.watch_restarts.labels(resource=name, reason=reason).inc()
+
+        self.apps: Informer[KubeObject] = Informer(
+            "AivenApplication",
+            kube.list_applications,
+            kube.watch_applications,
+            object_key,
+            object_version,
+            watch_timeout=watch_timeout,
+            on_restart=restarted,
+        )
+        self.secrets: Informer[KubeObject] = Informer(
+            "Secret",
+            lambda: kube.list_secrets(MANAGED_SECRETS),
+            lambda rv, t: kube.watch_secrets(MANAGED_SECRETS, rv, t),
+            object_key,
+            object_version,
+            watch_timeout=watch_timeout,
+            on_restart=restarted,
+        )
+        self.workloads: dict[str, Informer[WorkloadRefs]] = {
+            kind: Informer(
+                kind,
+                (lambda k: lambda: kube.list_workload_refs(k))(kind),
+                (lambda k: lambda rv, t: kube.watch_workload_refs(k, rv, t))(kind),
+                _refs_key,
+                watch_timeout=watch_timeout,
+                on_restart=restarted,
+            )
+            for kind in WORKLOAD_KINDS
+        }
+
+    def informers(self) -> list[Informer[Any]]:
+        return [self.apps, self.secrets, *self.workloads.values()]
+
+    def synced(self) -> bool:
+        return all(i.has_synced for i in self.informers())
+
+    # --- reads the shells are given ----------------------------------------------------------------
+
+    def get_app(self, namespace: str, name: str) -> KubeObject | None:
+        return self.apps.get((namespace, name))
+
+    def get_secret(self, namespace: str, name: str) -> KubeObject | None:
+        return self.secrets.get((namespace, name))
+
+    def apps_in(self, namespace: str | None) -> list[KubeObject]:
+        """Every cached application, or those of one namespace."""
+        return self.apps.items() if namespace is None else self.apps.in_namespace(namespace)
+
+    def secrets_in(self, namespace: str | None) -> list[KubeObject]:
+        """Every cached managed Secret, or those of one namespace."""
+        return self.secrets.items() if namespace is None else self.secrets.in_namespace(namespace)
+
+    def workload_refs(self, namespace: str | None) -> Iterable[WorkloadRefs]:
+        for informer in self.workloads.values():
+            yield from (informer.items() if namespace is None else informer.in_namespace(namespace))
+
+    # --- writes the shells report, so the next pass sees them before the watch does ----------------
+
+    def remember_secret(self, obj: KubeObject) -> None:
+        self.secrets.remember(obj)
+        namespace, _ = object_key(obj)
+        self._metrics.secrets_managed.labels(namespace=namespace).set(self.secrets.count_in(namespace))
+
+    def remember_app(self, obj: KubeObject) -> None:
+        self.apps.remember(obj)
