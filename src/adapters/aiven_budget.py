@@ -1,34 +1,43 @@
-"""Client-side request budget for the Aiven API: one token bucket shared by every worker thread.
+"""Client-side request budget for the Aiven API: one adaptive token bucket shared by every worker
+thread (the arithmetic is `aivenator.domain.rate_limit`; this holds it behind a lock).
 
 The bucket never sleeps itself; callers pass the current time and get back how long they would
 have to wait, so the caller decides whether the wait fits its own deadline (and can answer
 `Throttled` instead of blocking a worker). A 429 from the server pauses the whole bucket until its
-Retry-After has elapsed: global back-pressure, so no worker sends during that window.
+Retry-After has elapsed (global back-pressure: no worker sends during that window) and lowers the
+rate multiplicatively; answered requests raise it additively, never above the configured rate,
+which is the ceiling.
 """
 
 from __future__ import annotations
 
-import math
 import threading
+
+from aivenator.domain import rate_limit
+from aivenator.domain.rate_limit import AimdRate
 
 
 class RequestBudget:
-    """Thread-safe token bucket: `rate` tokens per second, at most `burst` stored.
+    """Thread-safe adaptive token bucket: at most `rate` (the ceiling) tokens per second, at most
+    `burst` stored. `rate=None` means no client-side limit; pauses from server throttling still
+    apply. Times are seconds on any monotonic clock, supplied by the caller (`now`)."""
 
-    `rate=None` means no client-side limit; pauses from server throttling still apply.
-    Times are seconds on any monotonic clock, supplied by the caller (`now`).
-    """
-
-    def __init__(self, rate: float | None = 10.0, burst: int = 20) -> None:
+    def __init__(
+        self,
+        rate: float | None = 10.0,
+        burst: int = 20,
+        *,
+        floor: float = 0.5,
+        increase: float = 0.5,
+        decrease: float = 0.75,
+    ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive (or None for unlimited)")
         if burst < 1:
             raise ValueError("burst must be at least 1")
         self.rate = rate
         self.burst = burst
-        self._tokens = float(burst)
-        self._updated: float | None = None
-        self._paused_until = -math.inf
+        self._state = rate_limit.start(rate, burst, floor=floor, increase=increase, decrease=decrease)
         self._lock = threading.Lock()
 
     @classmethod
@@ -38,31 +47,33 @@ class RequestBudget:
     def try_acquire(self, now: float) -> float:
         """Take one token and return 0.0, or take nothing and return the seconds to wait first."""
         with self._lock:
-            if now < self._paused_until:
-                return self._paused_until - now
-            if self.rate is None:
-                return 0.0
-            self._refill(now)
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) / self.rate
+            self._state, wait = rate_limit.acquire(self._state, now)
+            return wait
+
+    def succeeded(self, now: float) -> None:
+        """A request was answered without throttling: the rate may grow."""
+        with self._lock:
+            self._state = rate_limit.on_success(self._state, now)
+
+    def throttled(self, now: float, retry_after: float) -> None:
+        """The server answered 429: pause for Retry-After and lower the rate (once per episode)."""
+        with self._lock:
+            self._state = rate_limit.on_throttle(self._state, now, retry_after)
 
     def pause_until(self, until: float) -> None:
-        """Send nothing before `until` (server said Retry-After). Never shortens a longer pause."""
+        """Send nothing before `until`. Never shortens a longer pause."""
         with self._lock:
-            if until > self._paused_until:
-                self._paused_until = until
+            self._state = rate_limit.pause(self._state, until)
 
     def paused_until(self) -> float:
         with self._lock:
-            return self._paused_until
+            return self._state.paused_until
 
-    def _refill(self, now: float) -> None:
-        assert self.rate is not None
-        if self._updated is None:
-            self._updated = now
-            return
-        elapsed = max(0.0, now - self._updated)
-        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
-        self._updated = now
+    def current_rate(self) -> float | None:
+        """The rate in force now (requests/s), None when unlimited."""
+        with self._lock:
+            return self._state.current
+
+    def state(self) -> AimdRate:
+        with self._lock:
+            return self._state

@@ -201,10 +201,13 @@ class AivenTransport:
 
     def _pause_on_throttle(self, response: httpx.Response) -> None:
         # Headers only (the body is not read yet); `_classify` refines the pause afterwards.
+        # Every answer tunes the adaptive rate: a 429 lowers it, anything else raises it.
         if response.status_code == 429:
             wait = self._retry_after(response)
             if wait is not None:
-                self._budget.pause_until(self.clock() + wait)
+                self._budget.throttled(self.clock(), wait)
+        else:
+            self._budget.succeeded(self.clock())
 
     def _wait_for_budget(self, operation: str, deadline: float) -> Throttled | None:
         while True:
@@ -278,7 +281,7 @@ class AivenTransport:
                     return self._json(operation, response)
                 error = self._classify(operation, response)
                 if isinstance(error, Throttled):
-                    self._budget.pause_until(self.clock() + error.retry_after)
+                    self._budget.throttled(self.clock(), error.retry_after)
             else:
                 self.log.warning(
                     "aiven_request",

@@ -93,9 +93,7 @@ def build_truststore(ca_pem: str, password: str) -> Result[bytes, str]:
         pkcs12.PKCS12Certificate(cert, (TRUSTSTORE_ALIAS if i == 0 else f"{TRUSTSTORE_ALIAS}-{i}").encode())
         for i, cert in enumerate(certs)
     ]
-    return Success(
-        pkcs12.serialize_java_truststore(entries, _store_encryption(password))
-    )
+    return Success(pkcs12.serialize_java_truststore(entries, _store_encryption(password)))
 
 
 def keystore_holds(store: bytes, password: str, cert_pem: str, key_pem: str) -> bool:

@@ -50,10 +50,7 @@ def test_probe_server_serves_metrics_health_and_readiness() -> None:
     try:
         status, body = get(server.url + "/metrics")
         assert status == 200
-        assert (
-            'aivenator_aiven_applications_processed{synchronization_state="RolloutComplete"} 1.0'
-            in body
-        )
+        assert 'aivenator_aiven_applications_processed{synchronization_state="RolloutComplete"} 1.0' in body
         assert get(server.url + "/healthz")[0] == 200
         assert get(server.url + "/readyz") == (503, "caches\n")
         ready["ok"] = True

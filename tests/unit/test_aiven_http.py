@@ -533,6 +533,19 @@ def test_throttle_without_header_uses_the_message(clock: FakeTime) -> None:
     assert isinstance(error, Throttled) and error.retry_after == pytest.approx(28.0)
 
 
+def test_the_adaptive_rate_falls_on_a_429_and_climbs_back_on_answers(
+    fake: FakeAiven, clock: FakeTime
+) -> None:
+    budget = RequestBudget(rate=40.0, burst=40)
+    aiven = make_adapter(fake, clock, budget=budget)
+    fake.faults.throttle(retry_after=1, path=r"/kms/ca", times=1)
+    assert isinstance(aiven.project_ca(PROJECT), Success)
+    assert budget.current_rate() == pytest.approx(30.0 + 0.5 / 30)  # x 0.75, then one answer
+    for i in range(30):  # ~1 s of answers at 30/s: +0.5/s
+        assert isinstance(aiven.get_user(PROJECT, "kafka", f"nobody_{i}"), Failure)  # 404 is an answer
+    assert budget.current_rate() == pytest.approx(30.5, abs=0.05)
+
+
 def test_client_budget_spreads_requests_and_answers_throttled_when_spent(
     fake: FakeAiven, clock: FakeTime
 ) -> None:

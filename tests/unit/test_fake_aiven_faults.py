@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 from aivenator.adapters.fakes.aiven import FakeAiven, parse_rate_limit
+from aivenator.adapters.fakes.aiven.core import Drop
 
 TOKEN = "test-token"
 P = "dev-nais-dev"
@@ -276,3 +278,28 @@ def test_request_log_is_bounded() -> None:
         for _ in range(25):
             api.get(f"/v1/project/{P}/kms/ca")
     assert 5 <= len(fake.request_log) <= 10
+
+
+def test_hidden_server_rate_limit_is_a_token_bucket_answering_429_with_retry_after() -> None:
+    now = [0.0]
+    fake = FakeAiven(monotonic=lambda: now[0], server_rate_limit=2.0, server_burst=2)
+    fake.add_project("p")
+    headers = {"authorization": f"aivenv1 {fake.token}"}
+    answers = [fake.process("GET", "/v1/project/p/kms/ca", headers, b"") for _ in range(3)]
+    statuses = [a.status for a in answers if not isinstance(a, Drop)]
+    assert statuses == [200, 200, 429]
+    throttled = answers[2]
+    assert not isinstance(throttled, Drop)
+    assert ("retry-after", "1") in throttled.headers
+    assert "Rate limit" in json.loads(throttled.content())["message"]
+    now[0] = 0.5  # one token refilled at 2/s
+    assert [fake.process("GET", "/v1/project/p/kms/ca", headers, b"").status for _ in range(2)] == [200, 429]  # type: ignore[union-attr]
+    fake.set_server_rate_limit(None)
+    assert fake.process("GET", "/v1/project/p/kms/ca", headers, b"").status == 200  # type: ignore[union-attr]
+
+
+def test_server_rate_limit_is_off_by_default() -> None:
+    fake = FakeAiven()
+    fake.add_project("p")
+    headers = {"authorization": f"aivenv1 {fake.token}"}
+    assert all(fake.process("GET", "/v1/project/p/kms/ca", headers, b"").status == 200 for _ in range(200))  # type: ignore[union-attr]

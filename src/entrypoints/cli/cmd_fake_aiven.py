@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument(
         "--rate-limit", metavar="N/60s", help="allow N requests per window, then 429 + Retry-After"
     )
+    faults.add_argument(
+        "--server-rate-limit",
+        type=float,
+        metavar="R",
+        help="hidden token-bucket limit of R requests/s (burst R): beyond it 429 + Retry-After",
+    )
     faults.add_argument("--throttle-rate", type=float, default=0.0, help="share of requests answered 429")
     faults.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds for --throttle-rate")
     faults.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
@@ -72,6 +78,7 @@ def build(args: argparse.Namespace) -> FakeAiven:
         seed=seed,
         cert_validity=timedelta(days=args.cert_days),
         fault_seed=args.fault_seed,
+        server_rate_limit=args.server_rate_limit,
     )
     where = {"method": args.method, "path": args.path}
     if args.latency_ms > 0:

@@ -12,15 +12,26 @@ from collections.abc import Sequence
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("aivenator.entrypoints.cli.cmd_run", "run the operator against a cluster and Aiven"),
-    "demo": ("aivenator.entrypoints.cli.cmd_demo", "run the operator on an in-memory cluster and the Aiven simulator"),
-    "render": ("aivenator.entrypoints.cli.cmd_render", "print the Secrets the operator would write for an AivenApplication"),
-    "fake-aiven": ("aivenator.entrypoints.cli.cmd_fake_aiven", "serve the Aiven API simulator on a loopback port"),
+    "demo": (
+        "aivenator.entrypoints.cli.cmd_demo",
+        "run the operator on an in-memory cluster and the Aiven simulator",
+    ),
+    "render": (
+        "aivenator.entrypoints.cli.cmd_render",
+        "print the Secrets the operator would write for an AivenApplication",
+    ),
+    "fake-aiven": (
+        "aivenator.entrypoints.cli.cmd_fake_aiven",
+        "serve the Aiven API simulator on a loopback port",
+    ),
     "audit": ("aivenator.entrypoints.cli.cmd_audit", "read-only operations report over a cluster and Aiven"),
 }
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aivenator", description="Aiven credentials for Kubernetes workloads")
+    parser = argparse.ArgumentParser(
+        prog="aivenator", description="Aiven credentials for Kubernetes workloads"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)

@@ -9,6 +9,7 @@ consistent API unless a fault rule says otherwise.
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import threading
@@ -141,6 +142,27 @@ class _Project:
     services: dict[str, _Service] = field(default_factory=dict)
 
 
+@dataclass
+class _ServerLimit:
+    """Token bucket for the hidden server-side rate limit; thread-safe."""
+
+    rate: float
+    burst: int
+    tokens: float
+    updated: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, now: float) -> float:
+        """Take a token and return 0, or return the seconds until one is available."""
+        with self.lock:
+            self.tokens = min(float(self.burst), self.tokens + max(0.0, now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return 0.0
+            return (1.0 - self.tokens) / self.rate
+
+
 class FakeAiven:
     """A stateful, in-process Aiven API (the subset in aiven-api.md), thread-safe."""
 
@@ -156,6 +178,8 @@ class FakeAiven:
         monotonic: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
         log_limit: int = 100_000,
+        server_rate_limit: float | None = None,
+        server_burst: int | None = None,
     ) -> None:
         self.token = token
         self.redact_by_default = redact_by_default
@@ -169,6 +193,8 @@ class FakeAiven:
         self._log_limit = max(2, log_limit)
         self._forbidden: set[str] = set()
         self.faults = FaultInjector(seed=fault_seed, monotonic=self._monotonic)
+        self._server_limit: _ServerLimit | None = None
+        self.set_server_rate_limit(server_rate_limit, server_burst)
         if seed is not None:
             self.apply_seed(seed)
 
@@ -193,6 +219,20 @@ class FakeAiven:
                 )
                 for username in svc.users:
                     self.add_user(project.name, svc.name, username)
+
+    def set_server_rate_limit(self, rate: float | None, burst: int | None = None) -> None:
+        """The hidden server-side limit: a token bucket of `rate` requests/s holding at most
+        `burst` (default: one second's worth); a request finding it empty is answered 429 with a
+        whole-second Retry-After and Aiven's rate-limit body. None (the default) turns it off.
+        Clients are not told the rate: they have to discover it."""
+        if rate is not None and rate <= 0:
+            raise ValueError("server rate limit must be positive (or None for off)")
+        with self._lock:
+            if rate is None:
+                self._server_limit = None
+            else:
+                size = burst if burst is not None else max(1, math.ceil(rate))
+                self._server_limit = _ServerLimit(rate, size, float(size), self._monotonic())
 
     def add_project(self, name: str) -> None:
         with self._lock:
@@ -394,6 +434,13 @@ class FakeAiven:
     ) -> Reply | Drop:
         if not self._authorized(auth):
             return _error(401, MSG_UNAUTHORIZED)
+        limit = self._server_limit
+        if limit is not None:
+            wait = limit.take(self._monotonic())
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                message = RATE_LIMIT_MESSAGE.format(limit=math.ceil(limit.rate * 60), seconds=seconds)
+                return _error(429, message, (("retry-after", str(seconds)),))
         decision = self.faults.before(method, path)
         if decision.latency_s > 0:
             self._sleep(decision.latency_s)
