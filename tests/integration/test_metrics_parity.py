@@ -344,3 +344,25 @@ def test_running_operator_exposes_every_go_series() -> None:
             same_labels = set(ours.get("labels", series["labels"])) == set(series["labels"])
             same_buckets = ours.get("buckets", series.get("buckets")) == series.get("buckets")
             assert not (same_labels and same_buckets), f"{name}: `ours` no longer differs; drop it"
+
+
+def test_requeues_count_under_the_application_state(world: World) -> None:
+    """An app waiting for a Valkey instance that does not exist is requeued once per pass, under
+    the state its status says (RolloutFailed, as in the Go operator) and the reason `waitfor`."""
+    replica = world.start_replica()
+    metrics = replica.operator.metrics
+    world.kube.apply(
+        application("beta", valkey=[{"instance": "nope", "access": "read", "secretName": "beta-valkey"}])
+    )
+    world.tick()
+    waiting = {"synchronization_state": "RolloutFailed", "reason": "waitfor"}
+    assert metrics.value("aivenator_aiven_applications_requeued", waiting) == 1
+    # The retry comes round after its delay: one more pass, one more requeue.
+    world.advance(400, step=50)
+    passes = metrics.value("aivenator_aiven_applications_requeued", waiting)
+    assert passes >= 2
+    text = metrics.exposition().decode()
+    requeued = [line for line in text.splitlines() if line.startswith("aivenator_aiven_applications_requeued{")]
+    assert requeued == [
+        f'aivenator_aiven_applications_requeued{{reason="waitfor",synchronization_state="RolloutFailed"}} {passes}'
+    ]

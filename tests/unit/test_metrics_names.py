@@ -7,7 +7,7 @@ from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 
 GO_COUNTERS = {
     "aivenator_aiven_applications_processed": {"synchronization_state": "RolloutComplete"},
-    "aivenator_aiven_applications_requeued": {"reason": "retry"},
+    "aivenator_aiven_applications_requeued": {"synchronization_state": "RolloutFailed", "reason": "retry"},
     "aivenator_service_users_created": {"pool": "dev-nais-dev", "service": "kafka"},
     "aivenator_service_users_deleted": {"pool": "dev-nais-dev", "service": "kafka"},
     "aivenator_kubernetes_resources_written": {"resource_type": "Secret", "namespace": "team-a"},
@@ -38,7 +38,7 @@ def test_go_histograms_and_gauges_keep_their_names() -> None:
     metrics.processing_time.observe(0.2)
     metrics.handler_processing_time.labels(handler="kafka").observe(0.3)
     metrics.observe_kubernetes("Secret_Create", 0.05)
-    metrics.aiven_latency.labels(operation="ServiceGet", status="200").observe(0.05)
+    metrics.aiven_latency.labels(operation="ServiceGet", status="200", pool="dev-nais-dev").observe(0.05)
     metrics.service_users_count.labels(pool="dev-nais-dev", service="kafka").set(4)
     metrics.set_secrets_managed({"team-a": 2})
     text = metrics.exposition().decode()
@@ -67,7 +67,11 @@ def test_the_go_buckets_are_the_client_golang_series() -> None:
     metrics.handler_processing_time.labels(handler="kafka").observe(40.0)
     metrics.observe_kubernetes("Secret_Get", 0.03)
     text = metrics.exposition().decode()
-    handler = [line for line in text.splitlines() if line.startswith("aivenator_aiven_handler_processing_time_seconds_bucket")]
+    handler = [
+        line
+        for line in text.splitlines()
+        if line.startswith("aivenator_aiven_handler_processing_time_seconds_bucket")
+    ]
     assert [line.split('le="')[1].split('"')[0] for line in handler] == [
         *(f"{1 + 2 * i}.0" for i in range(20)),
         "+Inf",
@@ -90,3 +94,24 @@ def test_service_users_updated_counts_only_an_accepted_access_control_change() -
         observer("ServiceUserCredentialsModify", "200", 0.01)
         observer("ServiceUserGet", "200", 0.01)
     assert metrics.value("aivenator_service_users_updated", labels) == 1.0
+
+
+def test_aiven_latency_names_the_pool_being_worked_on() -> None:
+    metrics = Metrics()
+    observer = AivenObserver(metrics)
+    observer("ProjectGet", "200", 0.01)
+    with observer.context("nav-prod", "kafka"):
+        observer("ServiceGet", "503", 0.03)
+    assert (
+        metrics.value(
+            "aivenator_aiven_latency_count", {"operation": "ProjectGet", "status": "200", "pool": ""}
+        )
+        == 1
+    )
+    assert (
+        metrics.value(
+            "aivenator_aiven_latency_bucket",
+            {"operation": "ServiceGet", "status": "503", "pool": "nav-prod", "le": "0.04"},
+        )
+        == 1
+    )

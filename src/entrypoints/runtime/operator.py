@@ -24,6 +24,7 @@ from typing import Any
 from aivenator.domain import labels as L
 from aivenator.domain.kubernetes_port import KubernetesPort
 from aivenator.domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
+from aivenator.domain.sync import status_from_dict
 from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.runtime.caches import Caches
 from aivenator.entrypoints.runtime.health import HealthServer
@@ -210,6 +211,11 @@ class Operator:
             outcome = Retry(5.0, f"internal error: {type(exc).__name__}")
         self._settle(key, outcome, wake)
 
+    def _sync_state(self, namespace: str, name: str) -> str:
+        """`status.synchronizationState` of the cached application (after this pass's write)."""
+        raw = self.apps.get((namespace, name)) or {}
+        return status_from_dict(raw.get("status")).synchronization_state or "Unknown"
+
     def _settle(self, key: Key, outcome: Outcome, wake: float | None) -> None:
         match outcome:
             case Done():
@@ -219,7 +225,11 @@ class Operator:
             case Invalid():
                 self.queue.forget(key)
             case Retry(after=after, reason=reason) | WaitFor(after=after, what=reason):
-                self.metrics.applications_requeued.labels(reason=type(outcome).__name__.lower()).inc()
+                if key[0] == APP:
+                    self.metrics.applications_requeued.labels(
+                        synchronization_state=self._sync_state(key[1], key[2]),
+                        reason=type(outcome).__name__.lower(),
+                    ).inc()
                 delay = self.queue.add_rate_limited(key, min_delay=after)
                 self.log.debug(
                     "work_requeued", work=key[0], namespace=key[1], name=key[2], after=delay, reason=reason

@@ -21,6 +21,7 @@ PREFIX = "aivenator"
 #: `ExponentialBuckets(0.02, 2, 14)`), so dashboards' `histogram_quantile` reads the same `le`s.
 HANDLER_BUCKETS = tuple(1.0 + 2.0 * i for i in range(20))
 KUBERNETES_LATENCY_BUCKETS = tuple(0.02 * 2.0**i for i in range(14))
+AIVEN_LATENCY_BUCKETS = KUBERNETES_LATENCY_BUCKETS
 
 __all__ = ["CONTENT_TYPE_LATEST", "AivenObserver", "LegacyCounter", "Metrics"]
 
@@ -95,8 +96,8 @@ class Metrics:
         )
         self.applications_requeued = LegacyCounter(
             f"{PREFIX}_aiven_applications_requeued",
-            "AivenApplications put back on the queue for another attempt, by reason",
-            ["reason"],
+            "AivenApplications put back on the queue for another attempt, by synchronization state and reason",
+            ["synchronization_state", "reason"],
             registry=r,
         )
         self.processing_time = Histogram(
@@ -131,9 +132,9 @@ class Metrics:
         )
         self.aiven_latency = Histogram(
             f"{PREFIX}_aiven_latency",
-            "Latency of Aiven API operations in seconds",
-            ["operation", "status"],
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            "Latency of Aiven API operations in seconds, by operation, status and pool (Aiven project)",
+            ["operation", "status", "pool"],
+            buckets=AIVEN_LATENCY_BUCKETS,
             registry=r,
         )
         self.kubernetes_resources_written = LegacyCounter(
@@ -248,7 +249,7 @@ class Metrics:
 
 
 class AivenObserver:
-    """The `AivenHttp` observer hook: latency per operation/status, users created/updated/deleted.
+    """The `AivenHttp` observer hook: latency per operation/status/pool, users created/updated/deleted.
 
     The adapter reports only the operation name, so the reconciler says which (project, service)
     it is working on with `context(...)`; calls happen on the same thread, so a thread-local is
@@ -270,8 +271,9 @@ class AivenObserver:
             self._local.target = previous
 
     def __call__(self, operation: str, outcome: str, duration: float) -> None:
-        self._metrics.aiven_latency.labels(operation=operation, status=outcome).observe(duration)
         target = getattr(self._local, "target", None)
+        pool = target[0] if target is not None else ""
+        self._metrics.aiven_latency.labels(operation=operation, status=outcome, pool=pool).observe(duration)
         if target is None or not outcome.isdigit() or not 200 <= int(outcome) < 300:
             return
         pool, service = target
