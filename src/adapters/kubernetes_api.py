@@ -26,7 +26,6 @@ from urllib.parse import quote, urlencode
 
 import urllib3
 from aivenator.domain.kubernetes_port import (
-    AivenObjectKind,
     EventType,
     KubeAlreadyExists,
     KubeConflict,
@@ -47,6 +46,7 @@ from aivenator.domain.kubernetes_port import (
     WatchExpired,
     WatchItem,
 )
+from aivenator.domain.labels import AivenObjectKind
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs, workload_refs
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from aivenator.domain.kubernetes_port import (
-    AivenObjectKind,
     EventType,
     KubeError,
     KubeObject,
@@ -29,6 +28,7 @@ from aivenator.domain.kubernetes_port import (
     ObjectRef,
     WatchItem,
 )
+from aivenator.domain.labels import AivenObjectKind
 from aivenator.domain.references import WorkloadRefs
 from returns.result import Result
 

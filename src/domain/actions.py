@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aivenator.domain.facts import ServiceType
+from aivenator.domain.labels import AivenObjectKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,7 @@ class RequiredObject:
     cleanup its existence in the Secret's namespace proves that namespace owns the service."""
 
     api_version: str
-    kind: str
+    kind: AivenObjectKind
     namespace: str
     name: str
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
+from aivenator.domain.labels import AivenObjectKind
 from aivenator.domain.references import WorkloadRefs
 from returns.result import Result
 
@@ -36,7 +37,6 @@ MANAGED_SECRET_LABEL = "type"
 MANAGED_SECRET_LABEL_VALUE = "aivenator.aiven.nais.io"
 MANAGED_SECRETS: LabelSelector = {MANAGED_SECRET_LABEL: MANAGED_SECRET_LABEL_VALUE}
 
-AivenObjectKind = Literal["OpenSearch", "Valkey"]
 EventType = Literal["Normal", "Warning"]
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
 

@@ -6,6 +6,8 @@ around it (janitor selectors, the Kafka topic operator, dashboards): change none
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 FINALIZER = "aivenator.aiven.nais.io/finalizer"
 
 # --- labels on managed Secrets -------------------------------------------------------------
@@ -46,8 +48,17 @@ APP_CORRELATION_ID = CORRELATION_ID
 
 # --- the aiven.io objects (owned by Aiven's own operator) that gate OpenSearch and Valkey ----
 AIVEN_IO_API_VERSION = "aiven.io/v1alpha1"
-OPENSEARCH_KIND = "OpenSearch"
-VALKEY_KIND = "Valkey"
+
+
+class AivenObjectKind(StrEnum):
+    """Kinds of Aiven's own operator's objects (`aiven.io/v1alpha1`) the operator reads."""
+
+    OPENSEARCH = "OpenSearch"
+    VALKEY = "Valkey"
+
+
+OPENSEARCH_KIND = AivenObjectKind.OPENSEARCH
+VALKEY_KIND = AivenObjectKind.VALKEY
 
 
 def valkey_annotation_prefix(instance: str) -> str:

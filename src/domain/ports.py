@@ -31,6 +31,16 @@ class AivenServices(Protocol):
         """Facts about one service (state, endpoints, user names)."""
         ...
 
+    def list_services(self, project: str) -> Result[tuple[ServiceFacts, ...], AivenError]:
+        """Every service of the project with its user names, in one request (the orphan sweep
+        and the audit must also see services that nothing names any more)."""
+        ...
+
+    def invalidate(self, project: str, service: str | None = None) -> None:
+        """Forget cached facts of one service (or the project CA when `service` is None), so the
+        next read asks Aiven."""
+        ...
+
 
 class AivenServiceUsers(Protocol):
     def get_user(self, project: str, service: str, username: str) -> Result[ServiceUser, AivenError]: ...

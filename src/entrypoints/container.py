@@ -43,6 +43,7 @@ from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 from aivenator.entrypoints.shells.orphan_sweep import OrphanSweeper
 from aivenator.entrypoints.shells.reconcile import Reconciler
 from dependency_injector import containers, providers
+from structlog.typing import FilteringBoundLogger
 
 
 def _utcnow() -> datetime:
@@ -98,7 +99,7 @@ def _servers(settings: OperatorConfig, metrics: Metrics, enabled: bool) -> tuple
     return tuple(servers)
 
 
-def _webhook(settings: OperatorConfig, enabled: bool, log: Any) -> WebhookServer | None:
+def _webhook(settings: OperatorConfig, enabled: bool, log: FilteringBoundLogger) -> WebhookServer | None:
     """The conversion webhook when --webhook-address is set (the certificate is read here, so a
     missing or bad file fails start-up with one clear line)."""
     at = settings.webhook_address

@@ -48,6 +48,7 @@ from aivenator.domain.kubernetes_port import (
     WatchExpired,
     WatchItem,
 )
+from aivenator.domain.labels import AivenObjectKind
 from aivenator.domain.references import WorkloadRefs
 from returns.result import Failure, Success
 
@@ -676,10 +677,10 @@ def test_aiven_objects_report_their_state(backend: Backend, ns: str) -> None:
             "spec": {},
         }
     )
-    assert backend.port.aiven_object_state("OpenSearch", ns, f"opensearch-{ns}-logs") == Success("RUNNING")
-    assert backend.port.aiven_object_state("Valkey", ns, f"valkey-{ns}-cache") == Success("")
-    assert backend.port.aiven_object_state("Valkey", ns, "valkey-elsewhere") == Success(None)
-    assert backend.port.aiven_object_state("OpenSearch", "default", f"opensearch-{ns}-logs") == Success(None)
+    assert backend.port.aiven_object_state(AivenObjectKind.OPENSEARCH, ns, f"opensearch-{ns}-logs") == Success("RUNNING")
+    assert backend.port.aiven_object_state(AivenObjectKind.VALKEY, ns, f"valkey-{ns}-cache") == Success("")
+    assert backend.port.aiven_object_state(AivenObjectKind.VALKEY, ns, "valkey-elsewhere") == Success(None)
+    assert backend.port.aiven_object_state(AivenObjectKind.OPENSEARCH, "default", f"opensearch-{ns}-logs") == Success(None)
 
 
 # --------------------------------------------------------------------------- events, leases

@@ -8,6 +8,7 @@ from aivenator.domain import labels as L
 from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl, RequiredObject
 from aivenator.domain.application import AivenApplication
 from aivenator.domain.facts import Endpoint, OpenSearchRule, ServiceFacts, ServiceType, ServiceUser
+from aivenator.domain.labels import AivenObjectKind
 from aivenator.domain.services import SERVICES, all_sections, cleanup_actions, handler_for
 from aivenator.domain.services.base import ApplyInput, SecretMeta
 from aivenator.domain.services.valkey import env_suffix
@@ -56,15 +57,15 @@ def test_targets() -> None:
     assert [(c.service, c.required_object) for c in os_t.candidates] == [
         (
             "opensearch-team-a-logs",
-            RequiredObject("aiven.io/v1alpha1", "OpenSearch", "team-a", "opensearch-team-a-logs"),
+            RequiredObject("aiven.io/v1alpha1", AivenObjectKind.OPENSEARCH, "team-a", "opensearch-team-a-logs"),
         ),
-        ("logs", RequiredObject("aiven.io/v1alpha1", "OpenSearch", "team-a", "logs")),
+        ("logs", RequiredObject("aiven.io/v1alpha1", AivenObjectKind.OPENSEARCH, "team-a", "logs")),
     ]
     v_t = v_h.target(APP, v_s, CONFIG)
     assert [(c.service, c.required_object) for c in v_t.candidates] == [
         (
             "valkey-team-a-cache",
-            RequiredObject("aiven.io/v1alpha1", "Valkey", "team-a", "valkey-team-a-cache"),
+            RequiredObject("aiven.io/v1alpha1", AivenObjectKind.VALKEY, "team-a", "valkey-team-a-cache"),
         )
     ]
 
@@ -233,7 +234,7 @@ def test_cleanup_from_annotations() -> None:
         _meta({L.KAFKA_SERVICE_USER: "u1", L.KAFKA_POOL: "nav-prod", L.KAFKA_SERVICE_NAME: "kafka"})
     )
     assert kafka == (DeleteServiceUser(ServiceType.KAFKA, "nav-prod", "kafka", "u1"),)
-    guard = RequiredObject("aiven.io/v1alpha1", "OpenSearch", "team-a", "opensearch-team-a-logs")
+    guard = RequiredObject("aiven.io/v1alpha1", AivenObjectKind.OPENSEARCH, "team-a", "opensearch-team-a-logs")
     opensearch = cleanup_actions(
         _meta(
             {
@@ -265,7 +266,7 @@ def test_cleanup_from_annotations() -> None:
             "dev-nais-dev",
             "valkey-team-a-cache",
             "myapp-r-abc",
-            RequiredObject("aiven.io/v1alpha1", "Valkey", "team-a", "valkey-team-a-cache"),
+            RequiredObject("aiven.io/v1alpha1", AivenObjectKind.VALKEY, "team-a", "valkey-team-a-cache"),
         ),
     )
 

@@ -40,7 +40,6 @@ from aivenator.adapters.kubernetes_common import (
     remove_finalizer,
 )
 from aivenator.domain.kubernetes_port import (
-    AivenObjectKind,
     EventType,
     KubeAlreadyExists,
     KubeConflict,
@@ -61,6 +60,7 @@ from aivenator.domain.kubernetes_port import (
     WatchExpired,
     WatchItem,
 )
+from aivenator.domain.labels import AivenObjectKind
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs, workload_refs
 from returns.result import Failure, Result, Success
 

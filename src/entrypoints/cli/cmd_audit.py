@@ -67,6 +67,8 @@ class AuditKubernetes(Protocol):
 class AuditAiven(Protocol):
     def service(self, project: str, service: str) -> Result[ServiceFacts, AivenError]: ...
 
+    def list_services(self, project: str) -> Result[tuple[ServiceFacts, ...], AivenError]: ...
+
 
 Progress = Callable[[str], None]
 
@@ -221,16 +223,14 @@ def collect(
     services: list[ServiceFacts] = []
     errors: list[ServiceLookupError] = []
     listed_projects: set[str] = set()
-    lister = getattr(aiven, "list_services", None)
-    if callable(lister):
-        # Like the orphan sweep: list every service of a managed type, so users left in a
-        # service that nothing names any more are found too.
-        for project in sorted(options.allowed_projects | {options.main_project}):
-            listed = lister(project)
-            if not isinstance(listed, Success):
-                continue  # fall back to reading the named services one by one
-            listed_projects.add(project)
-            services.extend(f for f in listed.unwrap() if _served(f, options))
+    # Like the orphan sweep: list every service of a managed type, so users left in a
+    # service that nothing names any more are found too.
+    for project in sorted(options.allowed_projects | {options.main_project}):
+        listed = aiven.list_services(project)
+        if not isinstance(listed, Success):
+            continue  # fall back to reading the named services one by one
+        listed_projects.add(project)
+        services.extend(f for f in listed.unwrap() if _served(f, options))
     for ref in refs:
         if ref.project in listed_projects:
             continue

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from aivenator.adapters.redaction import RedactingProcessor, SecretRegistry, default_registry, redact_text
+from structlog.typing import FilteringBoundLogger
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -96,5 +97,6 @@ def configure_logging(
     root.setLevel(max(numeric, logging.WARNING))
 
 
-def get_logger(name: str = "aivenator") -> Any:
-    return structlog.get_logger(name)
+def get_logger(name: str = "aivenator") -> FilteringBoundLogger:
+    # structlog.get_logger is annotated Any; `configure_logging` sets make_filtering_bound_logger.
+    return cast(FilteringBoundLogger, structlog.get_logger(name))

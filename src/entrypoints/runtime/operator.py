@@ -37,6 +37,7 @@ from aivenator.entrypoints.shells.janitor_runner import JanitorRunner
 from aivenator.entrypoints.shells.metrics import Metrics
 from aivenator.entrypoints.shells.orphan_sweep import OrphanSweeper, edited_owned_keys
 from aivenator.entrypoints.shells.reconcile import Reconciler
+from structlog.typing import FilteringBoundLogger
 
 Key = tuple[str, str, str]
 KubeObject = dict[str, Any]
@@ -51,7 +52,7 @@ class Operator:
         config: OperatorConfig,
         kube: KubernetesPort,
         metrics: Metrics,
-        log: Any,
+        log: FilteringBoundLogger,
         caches: Caches,
         queue: WorkQueue[Key],
         reconciler: Reconciler,

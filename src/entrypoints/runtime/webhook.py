@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aivenator.domain.conversion import ConversionError, review
+from structlog.typing import FilteringBoundLogger
 
 #: Largest request accepted (the apiserver sends at most a list's worth of objects).
 MAX_BODY = 8 * 1024 * 1024
@@ -90,7 +91,7 @@ class _TLSServer6(_TLSServer):
 
 
 class WebhookServer:
-    def __init__(self, host: str, port: int, certificates: CertificateFiles, log: Any = None) -> None:
+    def __init__(self, host: str, port: int, certificates: CertificateFiles, log: FilteringBoundLogger | None = None) -> None:
         self._host = host
         self._port = port
         self.certificates = certificates

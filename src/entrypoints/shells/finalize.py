@@ -33,6 +33,7 @@ from aivenator.domain.ports import AivenPort
 from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 from aivenator.entrypoints.shells.reconcile import kube_outcome
 from returns.result import Failure, Success
+from structlog.typing import FilteringBoundLogger
 
 KubeObject = dict[str, Any]
 
@@ -54,7 +55,7 @@ class Finalizer:
         observer: AivenObserver,
         get_secret: Callable[[str, str], KubeObject | None],
         may_mutate: Callable[[], bool],
-        log: Any,
+        log: FilteringBoundLogger,
         allowed_projects: frozenset[str] | None = None,
         main_project: str | None = None,
         max_attempts: int = 8,
@@ -90,7 +91,7 @@ class Finalizer:
 
         existing: list[RequiredObject] = []
         for required in required_objects(secret):
-            match self._kube.aiven_object_state(required.kind, required.namespace, required.name):  # type: ignore[arg-type]
+            match self._kube.aiven_object_state(required.kind, required.namespace, required.name):
                 case Success(None):
                     pass
                 case Success(_):

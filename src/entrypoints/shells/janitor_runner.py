@@ -27,6 +27,7 @@ from aivenator.domain.parse import parse_application
 from aivenator.domain.references import WorkloadRefs
 from aivenator.entrypoints.shells.metrics import Metrics
 from returns.result import Failure, Success
+from structlog.typing import FilteringBoundLogger
 
 KubeObject = dict[str, Any]
 
@@ -52,7 +53,7 @@ class JanitorRunner:
         may_mutate: Callable[[], bool],
         grace_period: float,
         allowed_projects: frozenset[str],
-        log: Any,
+        log: FilteringBoundLogger,
     ) -> None:
         self._kube = kube
         self._metrics = metrics

@@ -51,6 +51,7 @@ from aivenator.domain.services.kafka import service_candidates
 from aivenator.entrypoints.shells.metrics import PREFIX, AivenObserver, Metrics
 from prometheus_client import Counter, Gauge
 from returns.result import Failure, Success
+from structlog.typing import FilteringBoundLogger
 
 KubeObject = dict[str, Any]
 _ALTERNATIVES = 3
@@ -118,7 +119,7 @@ class OrphanSweeper:
         main_project: str,
         grace_period: float,
         dry_run: bool,
-        log: Any,
+        log: FilteringBoundLogger,
         metrics: Metrics | None = None,
         kube: Any = None,
         event_ref: ObjectRef | None = None,
@@ -340,24 +341,20 @@ class OrphanSweeper:
         """Fresh facts of every usable managed service: per project one listing when the adapter
         can list services (that also finds services nothing names any more), else one read per
         known service. A service that cannot be read is neither swept nor verified."""
-        lister = getattr(self._aiven, "list_services", None)
         projects = sorted({p for p, _ in services} | set(self._allowed) | {self._main_project})
         listed: dict[str, list[ServiceFacts]] = {}
-        if callable(lister):
-            for project in projects:
-                with self._observer.context(project, ""):
-                    got = lister(project)
-                if isinstance(got, Success):
-                    listed[project] = [
-                        f for f in got.unwrap() if self._served(f.service_type, project) and f.usable
-                    ]
+        for project in projects:
+            with self._observer.context(project, ""):
+                got = self._aiven.list_services(project)
+            if isinstance(got, Success):
+                listed[project] = [
+                    f for f in got.unwrap() if self._served(f.service_type, project) and f.usable
+                ]
         facts: list[ServiceFacts] = [f for project in sorted(listed) for f in listed[project]]
-        invalidate = getattr(self._aiven, "invalidate", None)
         for project, service in sorted(services):
             if project in listed:
                 continue
-            if callable(invalidate):
-                invalidate(project, service)
+            self._aiven.invalidate(project, service)
             with self._observer.context(project, service):
                 got_one = self._aiven.service(project, service)
             if isinstance(got_one, Success) and got_one.unwrap().usable:

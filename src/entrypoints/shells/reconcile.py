@@ -75,6 +75,7 @@ from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.shells.certs import CertCache
 from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 from returns.result import Failure, Success
+from structlog.typing import FilteringBoundLogger
 
 API_VERSION = "aiven.nais.io/v1"
 KIND = "AivenApplication"
@@ -143,7 +144,7 @@ class Reconciler:
         remember_app: Callable[[KubeObject], None],
         now: Callable[[], datetime],
         may_mutate: Callable[[], bool],
-        log: Any,
+        log: FilteringBoundLogger,
         new_password: Callable[[], str] = lambda: _secrets.token_urlsafe(24),
         certs: CertCache | None = None,
         all_secrets: Callable[[], list[KubeObject]] = list,
@@ -186,7 +187,7 @@ class Reconciler:
         if not self._may_mutate():
             raise NotLeader()
 
-    def _reconcile(self, raw: KubeObject, attempt: int, log: Any) -> ReconcileResult:
+    def _reconcile(self, raw: KubeObject, attempt: int, log: FilteringBoundLogger) -> ReconcileResult:
         now = self._now()
         meta = raw.get("metadata") or {}
         namespace = str(meta.get("namespace") or "")
@@ -287,7 +288,7 @@ class Reconciler:
         now: datetime,
         attempt: int,
         cert_expiry: dict[str, datetime],
-        log: Any,
+        log: FilteringBoundLogger,
     ) -> _SectionDone:
         app = run.app
         stype = section.service_type
@@ -312,7 +313,7 @@ class Reconciler:
         for candidate in target.candidates:
             required = candidate.required_object
             if required is not None:
-                match self._kube.aiven_object_state(required.kind, app.namespace, required.name):  # type: ignore[arg-type]
+                match self._kube.aiven_object_state(required.kind, app.namespace, required.name):
                     case Failure(kerr):
                         return fail(
                             ServiceState.LOCAL_FAILURE,
@@ -458,7 +459,7 @@ class Reconciler:
         return frozenset(taken)
 
     def _write_secret(
-        self, run: _Pass, inp: SectionInput, now: datetime, main_ca: str, attempt: int, log: Any
+        self, run: _Pass, inp: SectionInput, now: datetime, main_ca: str, attempt: int, log: FilteringBoundLogger
     ) -> _SectionDone | None:
         """Create or patch the section's Secret; None on success, else the failed section."""
         app, section = run.app, inp.section
@@ -515,7 +516,7 @@ class Reconciler:
             stype, instance, KubeConflict("changed while writing"), attempt, section.secret_name, log
         )
 
-    def _wrote(self, run: _Pass, obj: KubeObject, verb: str, log: Any) -> None:
+    def _wrote(self, run: _Pass, obj: KubeObject, verb: str, log: FilteringBoundLogger) -> None:
         run.writes += 1
         self._remember_secret(obj)
         namespace = str((obj.get("metadata") or {}).get("namespace") or "")
@@ -523,7 +524,7 @@ class Reconciler:
         log.info("secret_written", verb=verb)
 
     def _kube_failed(
-        self, stype: ServiceType, instance: str, error: KubeError, attempt: int, secret_name: str, log: Any
+        self, stype: ServiceType, instance: str, error: KubeError, attempt: int, secret_name: str, log: FilteringBoundLogger
     ) -> _SectionDone:
         outcome = kube_outcome(error, attempt, f"Secret {secret_name}")
         message = redact_text(
@@ -534,7 +535,7 @@ class Reconciler:
 
     # --- outputs --------------------------------------------------------------------------------
 
-    def _write_status(self, raw: KubeObject, previous: AppStatus, status: AppStatus, log: Any) -> int:
+    def _write_status(self, raw: KubeObject, previous: AppStatus, status: AppStatus, log: FilteringBoundLogger) -> int:
         had_status = isinstance(raw.get("status"), dict) and bool(raw.get("status"))
         meta = raw.get("metadata") or {}
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
@@ -561,7 +562,7 @@ class Reconciler:
             self._kube.record_event(ref, event.type, event.reason, redact_text(event.message))
         return 1
 
-    def _delete_expired(self, app: AivenApplication, log: Any) -> ReconcileResult:
+    def _delete_expired(self, app: AivenApplication, log: FilteringBoundLogger) -> ReconcileResult:
         self._guard()
         match self._kube.delete_application(app.namespace, app.name, uid=app.uid or None):
             case Success(_) | Failure(KubeNotFound()):
