@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 VENV ?= .venv
 
-.PHONY: install test lint typecheck contracts unit integration demo bench clean sbom dry-build lock lock-check image image-smoke image-check image-reproducible
+.PHONY: install test test-aiven lint typecheck contracts unit integration demo bench clean sbom dry-build lock lock-check image image-smoke image-check image-reproducible
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,12 @@ integration: install
 # (unit, fully faked integration, and the real kube-apiserver tier).
 test: lint typecheck contracts
 	$(VENV)/bin/pytest -q
+
+# The Aiven adapter's contract suite against a real Aiven project (README: Real-Aiven conformance
+# tier). Needs AIVEN_TOKEN, AIVEN_TEST_PROJECT, AIVEN_TEST_KAFKA, AIVEN_TEST_OPENSEARCH and
+# AIVEN_TEST_VALKEY; exits 2 naming whichever is missing.
+test-aiven: install
+	$(PY) -m tests.integration.aiven_target
 
 demo: install
 	$(VENV)/bin/aivenator demo
