@@ -22,6 +22,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from aivenator.domain.kubernetes_port import KubeObject
+
 GROUP = "aiven.nais.io"
 KIND = "AivenApplication"
 V1 = f"{GROUP}/v1"
@@ -32,7 +34,7 @@ INHERITING_SECTIONS = ("kafka", "openSearch")
 REVIEW_API_VERSION = "apiextensions.k8s.io/v1"
 REVIEW_KIND = "ConversionReview"
 
-KubeObject = dict[str, Any]
+
 
 
 class ConversionError(ValueError):

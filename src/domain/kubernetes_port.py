@@ -29,6 +29,70 @@ from returns.result import Result
 #: One Kubernetes object as the API server sends it (JSON decoded, camelCase keys).
 KubeObject: TypeAlias = dict[str, Any]
 
+
+def _str_map(value: object) -> Mapping[str, str]:
+    return value if isinstance(value, Mapping) else {}
+
+
+class ObjectMeta:
+    """A typed, read-only view of an object's `metadata` (nothing copied): what callers read
+    instead of chains of `get("metadata") or {}`. Absent fields read as "" / empty."""
+
+    __slots__ = ("_meta",)
+
+    def __init__(self, obj: Mapping[str, Any] | None) -> None:
+        meta = obj.get("metadata") if obj is not None else None
+        self._meta: Mapping[str, Any] = meta if isinstance(meta, Mapping) else {}
+
+    def _text(self, key: str) -> str:
+        value = self._meta.get(key)
+        return "" if value is None else str(value)
+
+    @property
+    def name(self) -> str:
+        return self._text("name")
+
+    @property
+    def namespace(self) -> str:
+        return self._text("namespace")
+
+    @property
+    def resource_version(self) -> str:
+        return self._text("resourceVersion")
+
+    @property
+    def uid(self) -> str:
+        return self._text("uid")
+
+    @property
+    def deletion_timestamp(self) -> str:
+        return self._text("deletionTimestamp")
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self._meta.get("deletionTimestamp"))
+
+    @property
+    def generation(self) -> int | None:
+        value = self._meta.get("generation")
+        return value if isinstance(value, int) else None
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return _str_map(self._meta.get("labels"))
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        return _str_map(self._meta.get("annotations"))
+
+    @property
+    def finalizers(self) -> tuple[str, ...]:
+        value = self._meta.get("finalizers")
+        return tuple(str(f) for f in value) if isinstance(value, list) else ()
+
+    def label(self, key: str) -> str:
+        return str(self.labels.get(key) or "")
+
 #: Equality-based label selector: every key must carry exactly this value.
 LabelSelector: TypeAlias = Mapping[str, str]
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from aivenator.domain.actions import Action, RequiredObject
 from aivenator.domain.application import Access, AivenApplication
 from aivenator.domain.facts import OpenSearchRule, ServiceFacts, ServiceType, ServiceUser, ValkeyAccessControl
+from aivenator.domain.kubernetes_port import ObjectMeta
 from aivenator.domain.names import NameChoice
 from returns.result import Result
 
@@ -112,12 +113,12 @@ class SecretMeta:
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> SecretMeta:
         """From the API's dict shape (`{"metadata": {...}, ...}`)."""
-        meta = raw.get("metadata") or {}
+        meta = ObjectMeta(raw)
         return cls(
-            namespace=str(meta.get("namespace") or ""),
-            name=str(meta.get("name") or ""),
-            labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
-            annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+            namespace=meta.namespace,
+            name=meta.name,
+            labels={str(k): str(v) for k, v in meta.labels.items()},
+            annotations={str(k): str(v) for k, v in meta.annotations.items()},
         )
 
 

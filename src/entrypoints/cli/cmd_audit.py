@@ -42,7 +42,14 @@ from aivenator.domain.audit import (
 )
 from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, ServiceType
 from aivenator.domain.janitor import secret_view
-from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubeError, KubeObject, LabelSelector, ListResult
+from aivenator.domain.kubernetes_port import (
+    MANAGED_SECRETS,
+    KubeError,
+    KubeObject,
+    LabelSelector,
+    ListResult,
+    ObjectMeta,
+)
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
 from aivenator.entrypoints.config import env_name, parse_duration
 from aivenator.entrypoints.shells.certs import CERT_KEY, certificate_not_after
@@ -192,7 +199,7 @@ def kafka_certs(secrets: Iterable[Mapping[str, Any]]) -> tuple[KafkaCert, ...]:
         data = secret.get("data")
         if not isinstance(data, Mapping) or CERT_KEY not in data:
             continue
-        meta = secret.get("metadata") or {}
+        meta = ObjectMeta(secret)
         not_after: datetime | None = None
         raw = data.get(CERT_KEY)
         if isinstance(raw, str) and raw:
@@ -200,7 +207,7 @@ def kafka_certs(secrets: Iterable[Mapping[str, Any]]) -> tuple[KafkaCert, ...]:
                 not_after = certificate_not_after(base64.b64decode(raw, validate=True))
             except ValueError:
                 not_after = None
-        out.append(KafkaCert(str(meta.get("namespace") or ""), str(meta.get("name") or ""), not_after))
+        out.append(KafkaCert(meta.namespace, meta.name, not_after))
     return tuple(out)
 
 

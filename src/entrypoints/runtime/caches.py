@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubernetesPort
+from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubeObject, KubernetesPort
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
 from aivenator.entrypoints.runtime.watch_loop import Informer, object_key, object_version
 from aivenator.entrypoints.shells.metrics import Metrics
-
-KubeObject = dict[str, Any]
 
 
 def _refs_key(ref: WorkloadRefs) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aivenator.domain import labels as L
-from aivenator.domain.kubernetes_port import KubernetesPort
+from aivenator.domain.kubernetes_port import KubeObject, KubernetesPort, ObjectMeta
 from aivenator.domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
 from aivenator.domain.sync import status_from_dict
 from aivenator.entrypoints.config import OperatorConfig
@@ -40,7 +40,6 @@ from aivenator.entrypoints.shells.reconcile import Reconciler
 from structlog.typing import FilteringBoundLogger
 
 Key = tuple[str, str, str]
-KubeObject = dict[str, Any]
 APP, SECRET, JANITOR, ORPHANS, VERIFY = "app", "secret", "janitor", "orphans", "verify"
 
 
@@ -134,22 +133,18 @@ class Operator:
             self.metrics.secrets_managed.labels(namespace=namespace).set(count)
         else:
             self.metrics.secrets_managed.remove(namespace)
-        meta = new.get("metadata") or {}
-        if (
-            change != "DELETED"
-            and meta.get("deletionTimestamp")
-            and L.FINALIZER in (meta.get("finalizers") or [])
-        ):
+        meta = ObjectMeta(new)
+        if change != "DELETED" and meta.deleting and L.FINALIZER in meta.finalizers:
             self.queue.add((SECRET, namespace, name))
             return
-        app = (meta.get("labels") or {}).get(L.APP_LABEL)
-        if app and self.apps.get((namespace, str(app))) is not None:
+        app = meta.label(L.APP_LABEL)
+        if app and self.apps.get((namespace, app)) is not None:
             # Drift repair: the app's pass decides from the cache whether anything must change.
             self.queue.add((APP, namespace, str(app)))
         if change == "MODIFIED" and old is not None:
             # Relabelled: the app it belonged to must repair it. Edited values of our keys are
             # invisible to the pass (metadata and key names only): force a full sync.
-            was = ((old.get("metadata") or {}).get("labels") or {}).get(L.APP_LABEL)
+            was = ObjectMeta(old).label(L.APP_LABEL)
             owner = self.apps.get((namespace, str(was))) if was else None
             if owner is not None and was != app:
                 self.queue.add((APP, namespace, str(was)))
@@ -252,7 +247,7 @@ class Operator:
         self.resync()
         for namespace, name in self.secrets.cached_keys():
             obj = self.secrets.get((namespace, name))
-            if obj is not None and (obj.get("metadata") or {}).get("deletionTimestamp"):
+            if obj is not None and ObjectMeta(obj).deleting:
                 self.queue.add((SECRET, namespace, name))
 
     def on_stopped_leading(self) -> None:

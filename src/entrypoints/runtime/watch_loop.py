@@ -22,7 +22,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 from aivenator.domain.kubernetes_port import (
     KubeError,
+    KubeObject,
     ListResult,
+    ObjectMeta,
     WatchBookmark,
     WatchBroken,
     WatchEvent,
@@ -38,13 +40,13 @@ ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
 OnChange = Callable[[ChangeType, Any, Any], None]
 
 
-def object_key(obj: dict[str, Any]) -> Key:
-    meta = obj.get("metadata") or {}
-    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+def object_key(obj: KubeObject) -> Key:
+    meta = ObjectMeta(obj)
+    return (meta.namespace, meta.name)
 
 
-def object_version(obj: dict[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+def object_version(obj: KubeObject) -> str:
+    return ObjectMeta(obj).resource_version
 
 
 class Informer(Generic[T]):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import threading
 from datetime import UTC, datetime
-from typing import Any
 
+from aivenator.domain.kubernetes_port import KubeObject, ObjectMeta
 from cryptography import x509
 
 CERT_KEY = "KAFKA_CERTIFICATE"
@@ -29,10 +29,10 @@ class CertCache:
         self._by_key: dict[tuple[str, str], tuple[str, datetime | None]] = {}
         self._max = max_entries
 
-    def not_after(self, secret: dict[str, Any]) -> datetime | None:
-        meta = secret.get("metadata") or {}
-        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-        version = str(meta.get("resourceVersion") or "")
+    def not_after(self, secret: KubeObject) -> datetime | None:
+        meta = ObjectMeta(secret)
+        key = (meta.namespace, meta.name)
+        version = meta.resource_version
         with self._lock:
             hit = self._by_key.get(key)
         if hit is not None and hit[0] == version and version:

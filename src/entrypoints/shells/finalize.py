@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aivenator.adapters.redaction import redact_text
 from aivenator.domain import labels as L
@@ -27,15 +26,13 @@ from aivenator.domain.finalizer import (
     required_objects,
 )
 from aivenator.domain.janitor import secret_view
-from aivenator.domain.kubernetes_port import KubeError, KubeNotFound, KubernetesPort, ObjectRef
+from aivenator.domain.kubernetes_port import KubeError, KubeNotFound, KubeObject, KubernetesPort, ObjectRef
 from aivenator.domain.outcomes import Done, Outcome, Retry
 from aivenator.domain.ports import AivenPort
 from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 from aivenator.entrypoints.shells.reconcile import kube_outcome
 from returns.result import Failure, Success
 from structlog.typing import FilteringBoundLogger
-
-KubeObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from aivenator.domain.application import AivenApplication
 from aivenator.domain.janitor import (
@@ -22,14 +21,12 @@ from aivenator.domain.janitor import (
     plan_cleanup,
     secret_view,
 )
-from aivenator.domain.kubernetes_port import KubeConflict, KubeNotFound, KubernetesPort
+from aivenator.domain.kubernetes_port import KubeConflict, KubeNotFound, KubeObject, KubernetesPort
 from aivenator.domain.parse import parse_application
 from aivenator.domain.references import WorkloadRefs
 from aivenator.entrypoints.shells.metrics import Metrics
 from returns.result import Failure, Success
 from structlog.typing import FilteringBoundLogger
-
-KubeObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

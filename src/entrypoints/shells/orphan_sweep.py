@@ -40,7 +40,7 @@ from aivenator.domain import labels as L
 from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import secret_view
-from aivenator.domain.kubernetes_port import ObjectRef
+from aivenator.domain.kubernetes_port import KubeObject, ObjectMeta, ObjectRef
 from aivenator.domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
 from aivenator.domain.parse import parse_application
 from aivenator.domain.ports import AivenPort
@@ -53,7 +53,6 @@ from prometheus_client import Counter, Gauge
 from returns.result import Failure, Success
 from structlog.typing import FilteringBoundLogger
 
-KubeObject = dict[str, Any]
 _ALTERNATIVES = 3
 
 
@@ -403,7 +402,7 @@ def edited_owned_keys(
             app = parsed.app
         case Failure(_):
             return ()
-    name = str((new.get("metadata") or {}).get("name") or "")
+    name = ObjectMeta(new).name
     owned: set[str] = set()
     for handler, section in all_sections(app):
         if section.secret_name == name:

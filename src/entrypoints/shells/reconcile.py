@@ -40,6 +40,7 @@ from aivenator.domain.kubernetes_port import (
     KubeForbidden,
     KubeInvalid,
     KubeNotFound,
+    KubeObject,
     KubernetesPort,
     KubeUnavailable,
     ObjectRef,
@@ -81,7 +82,6 @@ API_VERSION = "aiven.nais.io/v1"
 KIND = "AivenApplication"
 #: Collision variants tried after the compatible user name.
 _NAME_ALTERNATIVES = 3
-KubeObject = dict[str, Any]
 
 
 class NotLeader(Exception):
