@@ -35,7 +35,7 @@ def test_go_counters_are_exposed_under_their_bare_names(name: str) -> None:
 
 def test_go_histograms_and_gauges_keep_their_names() -> None:
     metrics = Metrics()
-    metrics.processing_time.observe(0.2)
+    metrics.processing_time.labels(synchronization_state="RolloutComplete").observe(0.2)
     metrics.handler_processing_time.labels(handler="kafka").observe(0.3)
     metrics.observe_kubernetes("Secret_Create", 0.05)
     metrics.aiven_latency.labels(operation="ServiceGet", status="200", pool="dev-nais-dev").observe(0.05)

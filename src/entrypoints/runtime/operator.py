@@ -176,7 +176,9 @@ class Operator:
                 outcome, wake = result.outcome, result.wake_after
                 if result.janitor_namespace:
                     self.queue.add((JANITOR, result.janitor_namespace, ""))
-                self.metrics.processing_time.observe(max(0.0, self._mono() - started))
+                self.metrics.processing_time.labels(
+                    synchronization_state=self._sync_state(namespace, name)
+                ).observe(max(0.0, self._mono() - started))
             elif kind == SECRET:
                 outcome = self.finalizer.finalize(namespace, name, attempt).outcome
             elif kind == VERIFY:

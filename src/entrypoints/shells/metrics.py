@@ -102,7 +102,8 @@ class Metrics:
         )
         self.processing_time = Histogram(
             f"{PREFIX}_aiven_application_processing_time_seconds",
-            "Time to reconcile one AivenApplication",
+            "Time to reconcile one AivenApplication, by its synchronization state after the pass",
+            ["synchronization_state"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=r,
         )
@@ -246,6 +247,10 @@ class Metrics:
         """A sample's current value (0 when absent); for tests and the demo."""
         got = self.registry.get_sample_value(name, dict(labels or {}))
         return 0.0 if got is None else float(got)
+
+    def total(self, name: str) -> float:
+        """The sum of a sample name's values over all its label sets; for tests and the demo."""
+        return sum(s.value for family in self.registry.collect() for s in family.samples if s.name == name)
 
 
 class AivenObserver:
