@@ -75,7 +75,7 @@ class ObjectMeta:
     @property
     def generation(self) -> int | None:
         value = self._meta.get("generation")
-        return value if isinstance(value, int) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
     def labels(self) -> Mapping[str, str]:

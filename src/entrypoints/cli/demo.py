@@ -36,6 +36,7 @@ import yaml
 from aivenator.adapters.fakes.aiven import FakeAiven, FakeAivenServer
 from aivenator.adapters.fakes.kubernetes import FakeKubernetes
 from aivenator.adapters.redaction import SecretRegistry
+from aivenator.domain.kubernetes_port import ObjectMeta
 from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.container import Container, build_container, override
 from aivenator.entrypoints.runtime.logging_setup import configure_logging
@@ -488,11 +489,9 @@ class Demo:
         for app in self.apps:
             for name in secret_names(app):
                 secret = self.secret(name) or {}
-                meta = secret.get("metadata") or {}
-                self.out.line(
-                    f"  Secret {NAMESPACE}/{name} (app {meta.get('labels', {}).get('app')})", stamp=False
-                )
-                for key, value in sorted((meta.get("annotations") or {}).items()):
+                meta = ObjectMeta(secret)
+                self.out.line(f"  Secret {NAMESPACE}/{name} (app {meta.labels.get('app')})", stamp=False)
+                for key, value in sorted(meta.annotations.items()):
                     self.out.line(f"    annotation {key}={value}", stamp=False)
                 for key, value in sorted((secret.get("data") or {}).items()):
                     self.out.line(f"    {key}: {masked(value)}", stamp=False)

@@ -43,6 +43,7 @@ from aivenator.domain.kubernetes_port import (
     KubeObject,
     KubernetesPort,
     KubeUnavailable,
+    ObjectMeta,
     ObjectRef,
 )
 from aivenator.domain.names import NameChoice
@@ -189,14 +190,13 @@ class Reconciler:
 
     def _reconcile(self, raw: KubeObject, attempt: int, log: FilteringBoundLogger) -> ReconcileResult:
         now = self._now()
-        meta = raw.get("metadata") or {}
-        namespace = str(meta.get("namespace") or "")
+        meta = ObjectMeta(raw)
+        namespace = meta.namespace
         previous = status_from_dict(raw.get("status"))
         match parse_application(raw, self._allowed):
             case Failure(invalid):
                 problems = tuple(f"{p.field}: {p.message}" for p in invalid.problems)
-                generation = meta.get("generation")
-                gen = generation if isinstance(generation, int) and not isinstance(generation, bool) else 0
+                gen = meta.generation or 0
                 status = compute_invalid_status(gen, problems, now, previous)
                 writes = self._write_status(raw, previous, status, log)
                 log.warning("aiven_application_invalid", problems=list(problems))
@@ -444,8 +444,8 @@ class Reconciler:
         in use), whose deletion would then delete the user the new Secret relies on."""
         taken: set[str] = set()
         for raw in self._all_secrets():
-            meta = raw.get("metadata") or {}
-            if (str(meta.get("namespace") or ""), str(meta.get("name") or "")) == (
+            meta = ObjectMeta(raw)
+            if (meta.namespace, meta.name) == (
                 app.namespace,
                 secret_name,
             ):
@@ -504,7 +504,7 @@ class Reconciler:
                             return self._kube_failed(stype, instance, kerr, attempt, section.secret_name, log)
                 case Update(patch=patch):
                     self._guard()
-                    rv = str(((existing or {}).get("metadata") or {}).get("resourceVersion") or "") or None
+                    rv = ObjectMeta(existing).resource_version or None
                     patched = self._kube.patch_secret(app.namespace, section.secret_name, patch, rv)
                     match patched:
                         case Success(obj):
@@ -519,7 +519,7 @@ class Reconciler:
     def _wrote(self, run: _Pass, obj: KubeObject, verb: str, log: FilteringBoundLogger) -> None:
         run.writes += 1
         self._remember_secret(obj)
-        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+        namespace = ObjectMeta(obj).namespace
         self._metrics.kubernetes_resources_written.labels(resource_type="Secret", namespace=namespace).inc()
         log.info("secret_written", verb=verb)
 
@@ -537,8 +537,8 @@ class Reconciler:
 
     def _write_status(self, raw: KubeObject, previous: AppStatus, status: AppStatus, log: FilteringBoundLogger) -> int:
         had_status = isinstance(raw.get("status"), dict) and bool(raw.get("status"))
-        meta = raw.get("metadata") or {}
-        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        meta = ObjectMeta(raw)
+        namespace, name = meta.namespace, meta.name
         if had_status and previous == status:
             self._metrics.kubernetes_resources_not_written.labels(
                 resource_type="AivenApplication", namespace=namespace
@@ -557,7 +557,7 @@ class Reconciler:
             case Failure(kerr):
                 log.warning("status_write_failed", error=type(kerr).__name__)
                 return 0
-        ref = ObjectRef(API_VERSION, KIND, namespace, name, str(meta.get("uid") or ""))
+        ref = ObjectRef(API_VERSION, KIND, namespace, name, meta.uid)
         for event in status_events(previous if had_status else None, status):
             self._kube.record_event(ref, event.type, event.reason, redact_text(event.message))
         return 1
