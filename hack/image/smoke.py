@@ -3,9 +3,10 @@
 
 The image's OCI layout (out/image/oci, from hack/image/build.sh) is unpacked once with
 `umoci unpack`; every check runs a container from that root filesystem with runc (Debian's;
-crun 1.8 refuses this machine's hybrid cgroup layout), as the image's user (65532:65532), with a
-read-only root filesystem, a tmpfs on /tmp (the pod's emptyDir), no capabilities beyond the
-OCI defaults umoci writes, and the host's network namespace (so loopback servers are reachable):
+crun 1.8 refuses this machine's hybrid cgroup layout) with the restrictions of
+deploy/operator.yaml's container: the image's user (65532:65532), a read-only root filesystem,
+a tmpfs on /tmp (the pod's emptyDir), every capability dropped, no new privileges, and for the
+operator the 512Mi memory limit; in the host's network namespace (loopback servers reachable):
 
 1. `aivenator --help` lists the commands;
 2. the process is uid/gid 65532, `/` is read-only, /tmp is writable, pip is not in the image;
@@ -13,7 +14,8 @@ OCI defaults umoci writes, and the host's network namespace (so loopback servers
 4. `aivenator fake-aiven` (the simulator) serves on a loopback port from one container while
    `aivenator run` in another reconciles against a real kube-apiserver + etcd
    (tests/integration/real_apiserver.py, the real-apiserver tier's server, with the operator's
-   RBAC-bound token): an AivenApplication gets its Kafka Secret and RolloutComplete status; then
+   RBAC-bound token; the Aiven token file mounted read-only where the Deployment mounts it,
+   /var/run/secrets/aiven/token, mode 0400): an AivenApplication gets its Kafka Secret and RolloutComplete status; then
    the operator stops cleanly on SIGTERM, with no traceback and no Aiven token in its output.
 
 Run with the project venv (it starts the apiserver through the tests' module):
@@ -78,14 +80,23 @@ class Runtime:
         self.workdir = workdir
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def bundle(self, args: list[str], binds: dict[str, Path] | None = None) -> tuple[str, Path]:
+    def bundle(
+        self, args: list[str], binds: dict[str, Path] | None = None, memory_limit: int | None = None
+    ) -> tuple[str, Path]:
         config = copy.deepcopy(self.base)
         config["process"]["terminal"] = False
         config["process"]["args"] = args
+        # deploy/operator.yaml: capabilities drop ALL, allowPrivilegeEscalation false
+        config["process"]["capabilities"] = {
+            kind: [] for kind in ("bounding", "effective", "inheritable", "permitted", "ambient")
+        }
+        config["process"]["noNewPrivileges"] = True
         config["root"] = {"path": str(self.rootfs), "readonly": True}
         linux = config["linux"]
         # the host's network namespace: the apiserver and the simulator listen on its loopback
         linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"]
+        if memory_limit is not None:
+            linux.setdefault("resources", {})["memory"] = {"limit": memory_limit, "swap": memory_limit}
         config["mounts"].append(
             {
                 "destination": "/tmp",
@@ -117,8 +128,14 @@ class Runtime:
         finally:
             subprocess.run(["runc", "delete", "--force", name], capture_output=True)
 
-    def start(self, args: list[str], log_path: Path, binds: dict[str, Path] | None = None) -> str:
-        name, directory = self.bundle(args, binds)
+    def start(
+        self,
+        args: list[str],
+        log_path: Path,
+        binds: dict[str, Path] | None = None,
+        memory_limit: int | None = None,
+    ) -> str:
+        name, directory = self.bundle(args, binds, memory_limit)
         with log_path.open("wb") as out:
             process = subprocess.Popen(
                 ["runc", "run", "--bundle", str(directory), name],
@@ -144,6 +161,21 @@ class Runtime:
                 process.wait(timeout=10)
                 fail(f"container {name} did not stop within {timeout:.0f} s of SIGTERM")
         return int(process.returncode)
+
+    def memory(self, name: str) -> tuple[int, int]:
+        """(limit, peak usage) in bytes of the container's memory cgroup (v1 or v2)."""
+        state = json.loads(subprocess.run(["runc", "state", name], capture_output=True, check=True).stdout)
+        for line in Path(f"/proc/{state['pid']}/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "memory" in controllers.split(","):
+                base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+                files = ("memory.limit_in_bytes", "memory.max_usage_in_bytes")
+                break
+        else:
+            base = Path("/sys/fs/cgroup") / Path(f"/proc/{state['pid']}/cgroup").read_text().split("::", 1)[1].strip().lstrip("/")
+            files = ("memory.max", "memory.peak")
+        limit, peak = ((base / f).read_text().strip() for f in files)
+        return int(limit), int(peak)
 
     def cleanup(self) -> None:
         for name, process in self.started:
@@ -255,14 +287,15 @@ def tail(path: Path, lines: int = 30) -> str:
 def check_operator(rt: Runtime, assets: Path, uid: int, gid: int) -> None:
     aiven_token = "smoke-" + uuid.uuid4().hex
     aiven_port, metrics_port, health_port = free_port(), free_port(), free_port()
-    config_dir = rt.workdir / "operator-config"
+    config_dir, token_dir = rt.workdir / "operator-config", rt.workdir / "aiven-token"
     config_dir.mkdir()
+    token_dir.mkdir()
     started = time.monotonic()
     with running_apiserver(assets) as server:
         log(f"real kube-apiserver {server.version} up in {server.startup_seconds:.1f} s at {server.host}")
         (config_dir / "kubeconfig").write_text(json.dumps(kubeconfig(server, server.operator_token)))
-        (config_dir / "aiven-token").write_text(aiven_token + "\n")
-        for path in (config_dir, *config_dir.iterdir()):
+        (token_dir / "token").write_text(aiven_token + "\n")
+        for path in (config_dir, token_dir, *config_dir.iterdir(), *token_dir.iterdir()):
             os.chown(path, uid, gid)
             path.chmod(0o500 if path.is_dir() else 0o400)
         fake_log, operator_log = rt.workdir / "fake-aiven.log", rt.workdir / "operator.log"
@@ -283,16 +316,17 @@ def check_operator(rt: Runtime, assets: Path, uid: int, gid: int) -> None:
         operator = rt.start(
             [
                 "aivenator", "run",
-                "--kubeconfig", "/config/kubeconfig",
+                "--kubeconfig", "/etc/aivenator/kubeconfig",
                 "--aiven-api-url", url,
-                "--aiven-token-file", "/config/aiven-token",
+                "--aiven-token-file", "/var/run/secrets/aiven/token",
                 "--projects", PROJECT, "--main-project", PROJECT,
                 "--metrics-address", f"127.0.0.1:{metrics_port}",
                 "--health-probe-address", f"127.0.0.1:{health_port}",
                 "--log-format", "json", "--workers", "2",
             ],
             operator_log,
-            binds={"/config": config_dir},
+            binds={"/etc/aivenator": config_dir, "/var/run/secrets/aiven": token_dir},
+            memory_limit=512 * 1024 * 1024,  # deploy/operator.yaml: limits.memory 512Mi
         )
         watched.append(("operator", rt.process(operator), operator_log))
         namespace = f"smoke-{uuid.uuid4().hex[:6]}"
@@ -334,6 +368,10 @@ def check_operator(rt: Runtime, assets: Path, uid: int, gid: int) -> None:
                 ) == app["metadata"]["generation"]
 
             wait_for("the AivenApplication to be RolloutComplete", converged, watched)
+        limit, peak = rt.memory(operator)
+        if limit != 512 * 1024 * 1024:
+            fail(f"the operator's memory limit is {limit} bytes, not the 512Mi it was started with")
+        log(f"operator memory: peak {peak / 2**20:.0f} MiB of the 512 MiB limit")
         log(f"ok: aivenator run converged an app in the real apiserver: Secret app-kafka with {len(keys)} keys, "
             f"RolloutComplete ({time.monotonic() - started:.1f} s from the apiserver start)")
         code = rt.stop(operator)

@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "hack" / "image"
@@ -228,3 +229,18 @@ def test_a_wrong_version_in_the_sbom_is_named() -> None:
 def test_a_missing_runtime_package_is_named() -> None:
     found = sbom.problems(image_bom(), DEB_STATUS, METADATA, LOCK, PROJECT, ["python3", "tini"])
     assert "runtime package tini is not installed in the image" in found
+
+
+# --------------------------------------------------------------------------- manifests vs image
+
+
+def test_the_deployments_run_as_the_image_user_with_a_read_only_root() -> None:
+    uid, gid = SPEC["user"]["uid"], SPEC["user"]["gid"]
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "operator.yaml").read_text()))
+    pod = next(d for d in docs if d and d.get("kind") == "Deployment")["spec"]["template"]["spec"]
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (uid, gid)
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["args"][0] == SPEC["config"]["cmd"][0]
+    values = yaml.safe_load((ROOT / "deploy" / "chart" / "aivenator" / "values.yaml").read_text())
+    assert (values["podSecurityContext"]["runAsUser"], values["podSecurityContext"]["runAsGroup"]) == (uid, gid)
