@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from aivenator.domain.application import Access
@@ -180,6 +180,27 @@ def username_candidates(
 def first_free(candidates: Sequence[NameChoice], taken_by_others: Collection[str]) -> NameChoice | None:
     """The first candidate whose name no other application uses; None when all are taken."""
     return next((c for c in candidates if c.name not in taken_by_others), None)
+
+
+#: Label values of `aivenator_service_users_count{username_convention}`, the Go operator's split of
+#: a service's users: exactly three underscores (its Kafka scheme), else any dot, else other.
+USERNAME_CONVENTIONS = ("dot", "underscore", "other")
+
+
+def username_convention(username: str) -> str:
+    if username.count("_") == 3:
+        return "underscore"
+    if "." in username:
+        return "dot"
+    return "other"
+
+
+def count_by_convention(usernames: Iterable[str]) -> dict[str, int]:
+    """How many of `usernames` follow each convention (every convention present, 0 included)."""
+    counts = dict.fromkeys(USERNAME_CONVENTIONS, 0)
+    for username in usernames:
+        counts[username_convention(username)] += 1
+    return counts
 
 
 def is_builtin(username: str) -> bool:

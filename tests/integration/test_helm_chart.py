@@ -800,7 +800,7 @@ def test_alerts_use_only_metrics_and_labels_the_operator_exports(helm: str) -> N
         for name in re.findall(r"\baivenator_[a-z_]+", plain):
             assert name in exposed, (alert["alert"], name)
     assert "synchronization_state" in labels_of["aivenator_aiven_applications_processed"]
-    assert {"pool", "service"} <= labels_of["aivenator_service_users_count"]
+    assert {"pool", "service", "username_convention"} <= labels_of["aivenator_service_users_count"]
     assert {"namespace", "aiven_application"} <= labels_of["aivenator_cert_days_left"]
 
 

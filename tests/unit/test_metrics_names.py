@@ -39,7 +39,7 @@ def test_go_histograms_and_gauges_keep_their_names() -> None:
     metrics.handler_processing_time.labels(handler="kafka").observe(0.3)
     metrics.observe_kubernetes("Secret_Create", 0.05)
     metrics.aiven_latency.labels(operation="ServiceGet", status="200", pool="dev-nais-dev").observe(0.05)
-    metrics.service_users_count.labels(pool="dev-nais-dev", service="kafka").set(4)
+    metrics.service_users_count.labels(pool="dev-nais-dev", service="kafka", username_convention="dot").set(4)
     metrics.set_secrets_managed({"team-a": 2})
     text = metrics.exposition().decode()
     for name in (

@@ -204,3 +204,14 @@ def test_collision_alternatives_change_only_the_suffix() -> None:
     assert first_free(kafka, set()) == kafka[0]
     assert first_free(kafka, {kafka[0].name}) == kafka[1]
     assert first_free(kafka, {c.name for c in kafka}) is None
+
+
+def test_users_are_counted_by_the_go_operators_naming_conventions() -> None:
+    from aivenator.domain.names import count_by_convention, username_convention
+
+    assert username_convention("team_app_0a1b2c3d_x9Z") == "underscore"  # exactly three underscores
+    assert username_convention("team.app_0a1b2c3d_x9Z") == "dot"
+    assert username_convention("app-w-x9Z") == "other"
+    assert username_convention("a_b_c_d_e") == "other"
+    assert count_by_convention(["avnadmin", "a.b", "t_a_b_c"]) == {"dot": 1, "underscore": 1, "other": 1}
+    assert count_by_convention([]) == {"dot": 0, "underscore": 0, "other": 0}

@@ -127,8 +127,8 @@ class Metrics:
         )
         self.service_users_count = Gauge(
             f"{PREFIX}_service_users_count",
-            "Service users Aiven reports for a service (last observed)",
-            ["pool", "service"],
+            "Service users Aiven reports for a service (last observed), by user-name convention",
+            ["pool", "service", "username_convention"],
             registry=r,
         )
         self.aiven_latency = Histogram(

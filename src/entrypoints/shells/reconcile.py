@@ -46,7 +46,7 @@ from aivenator.domain.kubernetes_port import (
     ObjectMeta,
     ObjectRef,
 )
-from aivenator.domain.names import NameChoice
+from aivenator.domain.names import NameChoice, count_by_convention
 from aivenator.domain.outcomes import (
     Done,
     Invalid,
@@ -349,9 +349,10 @@ class Reconciler:
                 where = f" ({'/'.join(sorted(kinds))} object in namespace {app.namespace})" if kinds else ""
                 what = f"no usable {stype} service {names} in project {target.project}{where}"
             return _SectionDone(ServiceResult(stype, ServiceState.WAITING, instance, what), WaitFor(what))
-        self._metrics.service_users_count.labels(pool=facts.project, service=facts.name).set(
-            len(facts.usernames)
-        )
+        for convention, count in count_by_convention(facts.usernames).items():
+            self._metrics.service_users_count.labels(
+                pool=facts.project, service=facts.name, username_convention=convention
+            ).set(count)
 
         choice = self._choose_username(app, handler, section, facts)
         if choice is None:
