@@ -15,7 +15,7 @@ a finalizer is one `Secret_Update` observation (the port's read and guarded patc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aivenator.domain.kubernetes_port import (
     EventType,
@@ -75,7 +75,7 @@ class TimedKubernetes:
         self,
         namespace: str,
         name: str,
-        status_patch: Mapping[str, Any],
+        status_patch: Mapping[str, object],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
         return self._timed(
@@ -106,14 +106,14 @@ class TimedKubernetes:
     def get_secret(self, namespace: str, name: str) -> Result[KubeObject, KubeError]:
         return self._timed("Secret_Get", lambda: self.inner.get_secret(namespace, name))
 
-    def create_secret(self, body: Mapping[str, Any]) -> Result[KubeObject, KubeError]:
+    def create_secret(self, body: Mapping[str, object]) -> Result[KubeObject, KubeError]:
         return self._timed("Secret_Create", lambda: self.inner.create_secret(body))
 
     def patch_secret(
         self,
         namespace: str,
         name: str,
-        merge_patch: Mapping[str, Any],
+        merge_patch: Mapping[str, object],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
         return self._timed(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
 
 from aivenator.domain.kubernetes_port import KubeObject
 
@@ -41,11 +40,11 @@ class ConversionError(ValueError):
     """An object this function cannot convert; the message names the object and the reason."""
 
 
-def _has_name(value: Any) -> bool:
+def _has_name(value: object) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def effective_secret_names(obj: Mapping[str, Any]) -> dict[str, str | None]:
+def effective_secret_names(obj: Mapping[str, object]) -> dict[str, str | None]:
     """The Secret name each section ends up with, keyed `kafka`, `openSearch`, `valkey[i]`.
 
     A v1 `kafka` or `openSearch` section without its own name inherits `spec.secretName` (what
@@ -71,7 +70,7 @@ def effective_secret_names(obj: Mapping[str, Any]) -> dict[str, str | None]:
     return out
 
 
-def v1_to_v2(obj: Mapping[str, Any]) -> KubeObject:
+def v1_to_v2(obj: Mapping[str, object]) -> KubeObject:
     """A v1 object as v2: `spec.secretName` moved into the sections that lack a name."""
     out = copy.deepcopy(dict(obj))
     out["apiVersion"] = V2
@@ -88,14 +87,14 @@ def v1_to_v2(obj: Mapping[str, Any]) -> KubeObject:
     return out
 
 
-def v2_to_v1(obj: Mapping[str, Any]) -> KubeObject:
+def v2_to_v1(obj: Mapping[str, object]) -> KubeObject:
     """A v2 object as v1: only `apiVersion` changes."""
     out = copy.deepcopy(dict(obj))
     out["apiVersion"] = V1
     return out
 
 
-def convert(obj: Any, desired: str) -> KubeObject:
+def convert(obj: object, desired: str) -> KubeObject:
     """`obj` as `desired` (`aiven.nais.io/v1` or `/v2`), or ConversionError saying why not."""
     if desired not in VERSIONS:
         raise ConversionError(f"cannot convert to {desired!r}: served versions are {', '.join(VERSIONS)}")
@@ -115,7 +114,7 @@ def convert(obj: Any, desired: str) -> KubeObject:
     return v1_to_v2(obj) if desired == V2 else v2_to_v1(obj)
 
 
-def _describe(obj: Mapping[str, Any]) -> str:
+def _describe(obj: Mapping[str, object]) -> str:
     meta = obj.get("metadata")
     if isinstance(meta, Mapping):
         namespace, name = meta.get("namespace"), meta.get("name")
@@ -124,7 +123,7 @@ def _describe(obj: Mapping[str, Any]) -> str:
     return "object"
 
 
-def review(body: Any) -> KubeObject:
+def review(body: object) -> KubeObject:
     """Answer a ConversionReview (apiextensions.k8s.io/v1) request.
 
     The response echoes the request's `uid` and holds every object converted to

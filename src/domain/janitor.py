@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from aivenator.domain import labels
 from aivenator.domain.application import AivenApplication
@@ -59,13 +58,13 @@ class SecretView:
         return labels.FINALIZER in self.finalizers
 
 
-def secret_view(raw: Mapping[str, Any]) -> SecretView:
+def secret_view(raw: Mapping[str, object]) -> SecretView:
     """Build a `SecretView` from a Secret dict as the API returns it; robust to missing fields.
 
     Only the names of `data` (and `stringData`) keys are kept: values never enter the domain here.
     """
     metadata = raw.get("metadata")
-    meta: Mapping[str, Any] = metadata if isinstance(metadata, Mapping) else {}
+    meta: Mapping[str, object] = metadata if isinstance(metadata, Mapping) else {}
     keys: set[str] = set()
     for field in ("data", "stringData"):
         value = raw.get(field)
@@ -102,16 +101,16 @@ def app_secret_refs(app: AivenApplication) -> AppSecretRefs:
     return AppSecretRefs(app.namespace, app.name, frozenset(n for n in app.secret_names if n))
 
 
-def app_secret_refs_from_raw(raw: Mapping[str, Any]) -> AppSecretRefs:
+def app_secret_refs_from_raw(raw: Mapping[str, object]) -> AppSecretRefs:
     """Secret names from an AivenApplication dict, even one whose spec does not parse.
 
     An application with an invalid section still claims the Secret it names: a typo elsewhere in
     the spec must not let the janitor delete a Secret in use.
     """
     metadata = raw.get("metadata")
-    meta: Mapping[str, Any] = metadata if isinstance(metadata, Mapping) else {}
+    meta: Mapping[str, object] = metadata if isinstance(metadata, Mapping) else {}
     spec_value = raw.get("spec")
-    spec: Mapping[str, Any] = spec_value if isinstance(spec_value, Mapping) else {}
+    spec: Mapping[str, object] = spec_value if isinstance(spec_value, Mapping) else {}
     names: set[str] = set()
 
     def add(value: object) -> None:

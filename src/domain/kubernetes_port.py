@@ -40,9 +40,9 @@ class ObjectMeta:
 
     __slots__ = ("_meta",)
 
-    def __init__(self, obj: Mapping[str, Any] | None) -> None:
+    def __init__(self, obj: Mapping[str, object] | None) -> None:
         meta = obj.get("metadata") if obj is not None else None
-        self._meta: Mapping[str, Any] = meta if isinstance(meta, Mapping) else {}
+        self._meta: Mapping[str, object] = meta if isinstance(meta, Mapping) else {}
 
     def _text(self, key: str) -> str:
         value = self._meta.get(key)
@@ -257,7 +257,7 @@ class Applications(Protocol):
         self,
         namespace: str,
         name: str,
-        status_patch: Mapping[str, Any],
+        status_patch: Mapping[str, object],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
         """JSON merge patch of `status` through the status subresource; spec is untouched.
@@ -286,7 +286,7 @@ class Secrets(Protocol):
 
     def get_secret(self, namespace: str, name: str) -> Result[KubeObject, KubeError]: ...
 
-    def create_secret(self, body: Mapping[str, Any]) -> Result[KubeObject, KubeError]:
+    def create_secret(self, body: Mapping[str, object]) -> Result[KubeObject, KubeError]:
         """Create; `stringData` is folded into base64 `data` by the server. Exists: `KubeAlreadyExists`."""
         ...
 
@@ -294,7 +294,7 @@ class Secrets(Protocol):
         self,
         namespace: str,
         name: str,
-        merge_patch: Mapping[str, Any],
+        merge_patch: Mapping[str, object],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
         """JSON merge patch (RFC 7386): keys not in the patch, including other controllers'

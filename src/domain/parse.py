@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from aivenator.domain.application import Access, AivenApplication, KafkaSpec, OpenSearchSpec, ValkeySpec
 from aivenator.domain.limits import MAX_NAME, MAX_SECRET_NAME, MAX_TIMESTAMP, MAX_VALKEY
@@ -48,7 +47,7 @@ class ParsedApplication:
     warnings: tuple[Problem, ...] = ()
 
 
-def spec_hash(raw_spec: Mapping[str, Any] | None) -> str:
+def spec_hash(raw_spec: Mapping[str, object] | None) -> str:
     return synchronization_hash(raw_spec)
 
 
@@ -83,7 +82,7 @@ class _Collector:
         return False
 
 
-def _string_map(value: Any, path: str, c: _Collector) -> tuple[tuple[str, str], ...]:
+def _string_map(value: object, path: str, c: _Collector) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, Mapping) or not all(
@@ -94,7 +93,7 @@ def _string_map(value: Any, path: str, c: _Collector) -> tuple[tuple[str, str], 
     return tuple(sorted(value.items()))
 
 
-def _mapping(value: Any, path: str, c: _Collector) -> Mapping[str, Any] | None:
+def _mapping(value: object, path: str, c: _Collector) -> Mapping[str, object] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
@@ -103,7 +102,7 @@ def _mapping(value: Any, path: str, c: _Collector) -> Mapping[str, Any] | None:
     return value
 
 
-def _secret_name(section: Mapping[str, Any], path: str, c: _Collector) -> str:
+def _secret_name(section: Mapping[str, object], path: str, c: _Collector) -> str:
     value = section.get("secretName")
     if value is None or value == "":
         c.add(f"{path}.secretName", "is required")
@@ -121,7 +120,7 @@ def _secret_name(section: Mapping[str, Any], path: str, c: _Collector) -> str:
     return value
 
 
-def _access(section: Mapping[str, Any], path: str, c: _Collector) -> Access:
+def _access(section: Mapping[str, object], path: str, c: _Collector) -> Access:
     value = section.get("access")
     if value is None or value == "":
         return Access.READ
@@ -131,7 +130,7 @@ def _access(section: Mapping[str, Any], path: str, c: _Collector) -> Access:
     return Access(value)
 
 
-def _instance(section: Mapping[str, Any], path: str, c: _Collector) -> str:
+def _instance(section: Mapping[str, object], path: str, c: _Collector) -> str:
     value = section.get("instance")
     if value is None or value == "":
         c.add(f"{path}.instance", "is required")
@@ -146,7 +145,7 @@ def _instance(section: Mapping[str, Any], path: str, c: _Collector) -> str:
     return value
 
 
-def _kafka(raw: Any, allowed_projects: frozenset[str], c: _Collector) -> KafkaSpec | None:
+def _kafka(raw: object, allowed_projects: frozenset[str], c: _Collector) -> KafkaSpec | None:
     section = _mapping(raw, "spec.kafka", c)
     if section is None:
         return None
@@ -164,7 +163,7 @@ def _kafka(raw: Any, allowed_projects: frozenset[str], c: _Collector) -> KafkaSp
     return KafkaSpec(pool=pool, secret_name=_secret_name(section, "spec.kafka", c))
 
 
-def _opensearch(raw: Any, c: _Collector) -> OpenSearchSpec | None:
+def _opensearch(raw: object, c: _Collector) -> OpenSearchSpec | None:
     section = _mapping(raw, "spec.openSearch", c)
     if section is None:
         return None
@@ -175,7 +174,7 @@ def _opensearch(raw: Any, c: _Collector) -> OpenSearchSpec | None:
     )
 
 
-def _valkey(raw: Any, c: _Collector) -> tuple[ValkeySpec, ...]:
+def _valkey(raw: object, c: _Collector) -> tuple[ValkeySpec, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -229,7 +228,7 @@ def _duplicate_secret_names(
 
 
 def parse_application(
-    raw: Mapping[str, Any], allowed_projects: frozenset[str]
+    raw: Mapping[str, object], allowed_projects: frozenset[str]
 ) -> Result[ParsedApplication, InvalidSpec]:
     """Parse an AivenApplication object (API dict shape). Pure; reports every problem found."""
     c = _Collector()

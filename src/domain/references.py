@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 #: Workload kinds whose objects carry a pod spec, and the path to it from the object root.
 POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
@@ -44,11 +43,11 @@ class WorkloadRefs:
     secret_names: frozenset[str]
 
 
-def _mapping(value: object) -> Mapping[str, Any] | None:
+def _mapping(value: object) -> Mapping[str, object] | None:
     return value if isinstance(value, Mapping) else None
 
 
-def _mappings(value: object) -> Iterator[Mapping[str, Any]]:
+def _mappings(value: object) -> Iterator[Mapping[str, object]]:
     """The mapping items of a list-ish value; anything else yields nothing."""
     if isinstance(value, list | tuple):
         for item in value:
@@ -60,7 +59,7 @@ def _name(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _get(obj: Mapping[str, Any] | None, *path: str) -> Mapping[str, Any] | None:
+def _get(obj: Mapping[str, object] | None, *path: str) -> Mapping[str, object] | None:
     current = obj
     for key in path:
         if current is None:
@@ -69,7 +68,7 @@ def _get(obj: Mapping[str, Any] | None, *path: str) -> Mapping[str, Any] | None:
     return current
 
 
-def _volume_secret_names(pod_spec: Mapping[str, Any]) -> Iterator[str | None]:
+def _volume_secret_names(pod_spec: Mapping[str, object]) -> Iterator[str | None]:
     for volume in _mappings(pod_spec.get("volumes")):
         secret = _mapping(volume.get("secret"))
         if secret is not None:
@@ -82,7 +81,7 @@ def _volume_secret_names(pod_spec: Mapping[str, Any]) -> Iterator[str | None]:
                     yield _name(projected_secret.get("name"))
 
 
-def _container_secret_names(container: Mapping[str, Any]) -> Iterator[str | None]:
+def _container_secret_names(container: Mapping[str, object]) -> Iterator[str | None]:
     for env in _mappings(container.get("env")):
         ref = _get(env, "valueFrom", "secretKeyRef")
         if ref is not None:
@@ -93,7 +92,7 @@ def _container_secret_names(container: Mapping[str, Any]) -> Iterator[str | None
             yield _name(ref.get("name"))
 
 
-def secret_names_in_pod_spec(pod_spec: Mapping[str, Any] | None) -> frozenset[str]:
+def secret_names_in_pod_spec(pod_spec: Mapping[str, object] | None) -> frozenset[str]:
     """Every Secret name referenced by a pod spec (camelCase dict as the API returns it)."""
     if not isinstance(pod_spec, Mapping):
         return frozenset()
@@ -104,7 +103,7 @@ def secret_names_in_pod_spec(pod_spec: Mapping[str, Any] | None) -> frozenset[st
     return frozenset(n for n in names if n is not None)
 
 
-def pod_spec_of(kind: str, obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+def pod_spec_of(kind: str, obj: Mapping[str, object] | None) -> Mapping[str, object] | None:
     """The pod spec inside a workload object of `kind`, or None (unknown kind, missing fields)."""
     path = POD_SPEC_PATHS.get(kind)
     if path is None or not isinstance(obj, Mapping):
@@ -112,7 +111,7 @@ def pod_spec_of(kind: str, obj: Mapping[str, Any] | None) -> Mapping[str, Any] |
     return _get(obj, *path)
 
 
-def workload_refs(kind: str, obj: Mapping[str, Any]) -> WorkloadRefs:
+def workload_refs(kind: str, obj: Mapping[str, object]) -> WorkloadRefs:
     """The references of one workload object; an unknown kind or missing spec refers to nothing."""
     metadata = _mapping(obj.get("metadata")) if isinstance(obj, Mapping) else None
     namespace = _name(metadata.get("namespace")) if metadata is not None else None

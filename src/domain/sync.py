@@ -379,7 +379,7 @@ def _opt_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def status_from_dict(raw: Mapping[str, Any] | None) -> AppStatus:
+def status_from_dict(raw: Mapping[str, object] | None) -> AppStatus:
     """Read a `status` object as the API returns it; robust to missing or odd fields."""
     if not isinstance(raw, Mapping):
         return AppStatus()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 _FNV64_OFFSET = 0xCBF29CE484222325
 _FNV64_PRIME = 0x100000001B3
@@ -77,7 +76,7 @@ def _go_string(value: str) -> str:
     return "".join(out)
 
 
-def _string_field(section: Mapping[str, Any], key: str) -> str:
+def _string_field(section: Mapping[str, object], key: str) -> str:
     value = section.get(key)
     return value if isinstance(value, str) else ""
 
@@ -91,7 +90,7 @@ def _omitempty(value: str) -> str | None:
     return _go_string(value) if value else None
 
 
-def _instance_section(section: Mapping[str, Any]) -> str:
+def _instance_section(section: Mapping[str, object]) -> str:
     return _object(
         [
             ("instance", _omitempty(_string_field(section, "instance"))),
@@ -101,7 +100,7 @@ def _instance_section(section: Mapping[str, Any]) -> str:
     )
 
 
-def _metav1_time(value: Any) -> str | None:
+def _metav1_time(value: object) -> str | None:
     """metav1.Time as Go writes it (UTC, whole seconds), or None when Go would leave it out."""
     if not isinstance(value, str) or not value:
         return None
@@ -114,7 +113,7 @@ def _metav1_time(value: Any) -> str | None:
     return '"' + parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + '"'
 
 
-def go_spec_json(spec: Mapping[str, Any] | None) -> bytes:
+def go_spec_json(spec: Mapping[str, object] | None) -> bytes:
     """`json.Marshal` of the upstream v1 spec struct decoded from `spec` (see the module doc)."""
     raw = spec or {}
     kafka = raw.get("kafka")
@@ -148,6 +147,6 @@ def go_spec_json(spec: Mapping[str, Any] | None) -> bytes:
     return text.encode("utf-8")
 
 
-def synchronization_hash(spec: Mapping[str, Any] | None) -> str:
+def synchronization_hash(spec: Mapping[str, object] | None) -> str:
     """The Go operator's `status.synchronizationHash` for this spec (lower-case hex, no padding)."""
     return format(hashstructure_bytes(go_spec_json(spec)), "x")

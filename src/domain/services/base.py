@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from aivenator.domain.actions import Action, RequiredObject
 from aivenator.domain.application import Access, AivenApplication
@@ -111,7 +111,7 @@ class SecretMeta:
     annotations: Mapping[str, str]
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, Any]) -> SecretMeta:
+    def from_raw(cls, raw: Mapping[str, object]) -> SecretMeta:
         """From the API's dict shape (`{"metadata": {...}, ...}`)."""
         meta = ObjectMeta(raw)
         return cls(

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from aivenator.domain.audit import (
     CATEGORIES,
@@ -192,7 +192,7 @@ def gather_cluster(kube: AuditKubernetes, progress: Progress) -> Result[Gathered
     return Success(Gathered(tuple(secrets), tuple(applications), tuple(workloads)))
 
 
-def kafka_certs(secrets: Iterable[Mapping[str, Any]]) -> tuple[KafkaCert, ...]:
+def kafka_certs(secrets: Iterable[Mapping[str, object]]) -> tuple[KafkaCert, ...]:
     """Expiry of the client certificate in every managed Secret that holds one."""
     out: list[KafkaCert] = []
     for secret in secrets:

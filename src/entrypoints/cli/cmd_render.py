@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _endpoint(raw: Any, where: str, problems: list[str]) -> Endpoint | None:
+def _endpoint(raw: object, where: str, problems: list[str]) -> Endpoint | None:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("host"), str):
         problems.append(f"{where}: needs host and port")
         return None
@@ -77,7 +77,7 @@ def _endpoint(raw: Any, where: str, problems: list[str]) -> Endpoint | None:
         return None
 
 
-def load_facts(raw: Any) -> tuple[Facts, list[str]]:
+def load_facts(raw: object) -> tuple[Facts, list[str]]:
     """Facts from the file's dict; problems are listed, never raised."""
     problems: list[str] = []
     if not isinstance(raw, Mapping):

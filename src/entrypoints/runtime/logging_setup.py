@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO, cast
+from typing import TextIO, cast
 
 import structlog
 from aivenator.adapters.redaction import RedactingProcessor, SecretRegistry, default_registry, redact_text
@@ -67,7 +67,7 @@ def configure_logging(
     reg.add(*secrets)
     out = sys.stderr if stream is None else stream
     numeric = _LEVELS.get(level.lower(), logging.INFO)
-    renderer: Any
+    renderer: object
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(sort_keys=True)
     else:

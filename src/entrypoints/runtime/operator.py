@@ -319,7 +319,7 @@ class Operator:
         while sync_timeout > 0 and not self.caches_synced() and time.monotonic() < deadline:
             self._stop.wait(0.05)
 
-    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
