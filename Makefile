@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 VENV ?= .venv
 
-.PHONY: install test test-aiven lint typecheck contracts unit integration demo bench clean sbom dry-build lock lock-check image image-smoke image-check image-reproducible
+.PHONY: install test test-aiven lint typecheck contracts unit integration demo bench bench-scale clean sbom dry-build lock lock-check image image-smoke image-check image-reproducible
 
 install: $(VENV)/.installed
 
@@ -45,7 +45,11 @@ demo: install
 	$(VENV)/bin/aivenator demo
 
 bench: install
-	$(VENV)/bin/python -m benchmarks.run
+	$(VENV)/bin/python -m benchmarks.bench
+
+# The 10k-application scale run (operator in its own process against the real kube-apiserver + etcd).
+bench-scale: install
+	$(VENV)/bin/python -m benchmarks.scale
 
 # CycloneDX SBOM of the locked runtime dependency set (out/sbom.cdx.json), validated.
 sbom: install

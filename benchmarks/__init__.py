@@ -1,1 +1,1 @@
-"""Benchmarks: `python -m benchmarks.run` (see run.py)."""
+"""Benchmarks: `make bench` (bench.py), `make bench-scale` (scale.py), adaptive.py, aiven_requests.py."""

@@ -88,7 +88,7 @@ class OperatorConfig:
     workers: int = 4
     janitor_interval: float = 600.0
     janitor_grace_period: float = 300.0
-    aiven_requests_per_second: float = 50.0
+    aiven_requests_per_second: float = 100.0
     aiven_burst: int = 20
     leader_elect: bool = False
     leader_election_namespace: str = "aivenator"
@@ -131,7 +131,7 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("workers", "int", "4", "concurrent reconcile workers"),
     ("janitor-interval", "duration", "10m", "period of the cluster-wide janitor pass"),
     ("janitor-grace-period", "duration", "5m", "minimum age before an unused Secret may be deleted"),
-    ("aiven-requests-per-second", "float", "50", "ceiling of the adaptive Aiven request rate (requests/s)"),
+    ("aiven-requests-per-second", "float", "100", "ceiling of the adaptive Aiven request rate (requests/s)"),
     ("aiven-burst", "int", "20", "client-side Aiven request budget (burst)"),
     ("leader-elect", "bool", "false", "use a Lease so only one replica mutates"),
     ("leader-election-namespace", "str", "aivenator", "namespace of the leader Lease"),
@@ -278,7 +278,7 @@ def load_config(
         "workers": positive("workers", int, 4),
         "janitor_interval": positive("janitor-interval", parse_duration, 600.0),
         "janitor_grace_period": positive("janitor-grace-period", parse_duration, 300.0, allow_zero=True),
-        "aiven_requests_per_second": positive("aiven-requests-per-second", float, 50.0),
+        "aiven_requests_per_second": positive("aiven-requests-per-second", float, 100.0),
         "aiven_burst": positive("aiven-burst", int, 20),
         "leader_elect": bool(raw["leader_elect"]),
         "leader_election_namespace": str(raw["leader_election_namespace"] or "").strip(),
