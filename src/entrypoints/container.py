@@ -209,6 +209,7 @@ class Container(containers.DeclarativeContainer):
         new_password=new_password,
         all_secrets=caches.provided.secrets.items,
         monotonic=monotonic,
+        certs=caches.provided.certs,
     )
     finalizer = providers.Singleton(
         Finalizer,

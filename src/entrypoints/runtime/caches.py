@@ -7,13 +7,24 @@ subscribes to their changes and runs them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
-from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubeObject, KubernetesPort
+from aivenator.domain.kubernetes_port import (
+    MANAGED_SECRETS,
+    KubeError,
+    KubeObject,
+    KubernetesPort,
+    ListResult,
+    WatchEvent,
+    WatchItem,
+)
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
 from aivenator.entrypoints.runtime.watch_loop import Informer, object_key, object_version
+from aivenator.entrypoints.shells.certs import CertCache, slim_secret
 from aivenator.entrypoints.shells.metrics import Metrics
+from returns.result import Result
 
 
 def _refs_key(ref: WorkloadRefs) -> tuple[str, str]:
@@ -36,10 +47,23 @@ class Caches:
             watch_timeout=watch_timeout,
             on_restart=restarted,
         )
+        #: Certificate expiry of the managed Secrets, parsed before their values are dropped.
+        self.certs = CertCache()
+
+        def list_secrets() -> Result[ListResult[KubeObject], KubeError]:
+            return kube.list_secrets(MANAGED_SECRETS).map(
+                lambda got: ListResult(tuple(self._slim(o) for o in got.items), got.resource_version)
+            )
+
+        def watch_secrets(rv: str, timeout: float) -> Iterator[WatchItem[KubeObject]]:
+            for item in kube.watch_secrets(MANAGED_SECRETS, rv, timeout):
+                yield replace(item, obj=self._slim(item.obj)) if isinstance(item, WatchEvent) else item
+
+        # Only metadata, key names and value digests of managed Secrets stay in memory.
         self.secrets: Informer[KubeObject] = Informer(
             "Secret",
-            lambda: kube.list_secrets(MANAGED_SECRETS),
-            lambda rv, t: kube.watch_secrets(MANAGED_SECRETS, rv, t),
+            list_secrets,
+            watch_secrets,
             object_key,
             object_version,
             watch_timeout=watch_timeout,
@@ -86,9 +110,12 @@ class Caches:
     # --- writes the shells report, so the next pass sees them before the watch does ----------------
 
     def remember_secret(self, obj: KubeObject) -> None:
-        self.secrets.remember(obj)
+        self.secrets.remember(self._slim(obj))
         namespace, _ = object_key(obj)
         self._metrics.secrets_managed.labels(namespace=namespace).set(self.secrets.count_in(namespace))
+
+    def _slim(self, obj: KubeObject) -> KubeObject:
+        return slim_secret(obj, self.certs)
 
     def remember_app(self, obj: KubeObject) -> None:
         self.apps.remember(obj)

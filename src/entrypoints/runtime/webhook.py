@@ -91,7 +91,9 @@ class _TLSServer6(_TLSServer):
 
 
 class WebhookServer:
-    def __init__(self, host: str, port: int, certificates: CertificateFiles, log: FilteringBoundLogger | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, certificates: CertificateFiles, log: FilteringBoundLogger | None = None
+    ) -> None:
         self._host = host
         self._port = port
         self.certificates = certificates

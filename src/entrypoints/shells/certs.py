@@ -6,13 +6,17 @@ Parsed once per Secret resourceVersion; an unparseable certificate counts as unk
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from aivenator.domain.kubernetes_port import KubeObject, ObjectMeta
 from cryptography import x509
 
 CERT_KEY = "KAFKA_CERTIFICATE"
+#: Prefix of a digest standing in for a `data` value in the cache; base64 never contains ":".
+DIGEST_PREFIX = "sha256:"
 
 
 def certificate_not_after(pem: bytes) -> datetime | None:
@@ -39,6 +43,9 @@ class CertCache:
             return hit[1]
         raw = (secret.get("data") or {}).get(CERT_KEY)
         value: datetime | None = None
+        if isinstance(raw, str) and raw.startswith(DIGEST_PREFIX):
+            # A slimmed Secret whose expiry was forgotten (cache cleared): unknown, not cached.
+            return None
         if isinstance(raw, str) and raw:
             try:
                 value = certificate_not_after(base64.b64decode(raw, validate=True))
@@ -49,3 +56,29 @@ class CertCache:
                 self._by_key.clear()
             self._by_key[key] = (version, value)
         return value
+
+
+def _digest(value: object) -> str:
+    return DIGEST_PREFIX + hashlib.sha256(str(value).encode()).hexdigest()[:16]
+
+
+def slim_secret(secret: KubeObject, certs: CertCache) -> KubeObject:
+    """The Secret as the cache keeps it: no credential values (see the module docstring)."""
+    data = secret.get("data")
+    if not isinstance(data, Mapping) or not data or is_slim(secret):
+        return secret
+    certs.not_after(secret)  # parsed while the value is at hand, remembered per resourceVersion
+    slim = {k: v for k, v in secret.items() if k not in ("data", "stringData")}
+    metadata = secret.get("metadata")
+    if isinstance(metadata, Mapping) and "managedFields" in metadata:
+        slim["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
+    slim["data"] = {str(k): _digest(v) for k, v in data.items()}
+    return slim
+
+
+def is_slim(secret: KubeObject) -> bool:
+    """Whether `secret` is a cache entry without values (read it in full before writing it)."""
+    data = secret.get("data")
+    if not isinstance(data, Mapping):
+        return False
+    return any(isinstance(v, str) and v.startswith(DIGEST_PREFIX) for v in data.values())

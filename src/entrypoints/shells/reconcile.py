@@ -74,7 +74,7 @@ from aivenator.domain.sync import (
     status_patch_body,
 )
 from aivenator.entrypoints.config import OperatorConfig
-from aivenator.entrypoints.shells.certs import CertCache
+from aivenator.entrypoints.shells.certs import CertCache, is_slim
 from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
 from returns.result import Failure, Success
 from structlog.typing import FilteringBoundLogger
@@ -460,12 +460,27 @@ class Reconciler:
         return frozenset(taken)
 
     def _write_secret(
-        self, run: _Pass, inp: SectionInput, now: datetime, main_ca: str, attempt: int, log: FilteringBoundLogger
+        self,
+        run: _Pass,
+        inp: SectionInput,
+        now: datetime,
+        main_ca: str,
+        attempt: int,
+        log: FilteringBoundLogger,
     ) -> _SectionDone | None:
         """Create or patch the section's Secret; None on success, else the failed section."""
         app, section = run.app, inp.section
         stype, instance = section.service_type, section.instance
         existing = self._get_secret(app.namespace, section.secret_name)
+        if existing is not None and is_slim(existing):
+            # The cache keeps no values: this pass may write, so read the Secret in full.
+            match self._kube.get_secret(app.namespace, section.secret_name):
+                case Success(full):
+                    existing = full
+                case Failure(KubeNotFound()):
+                    existing = None
+                case Failure(kerr):
+                    return self._kube_failed(stype, instance, kerr, attempt, section.secret_name, log)
         for _ in range(2):
             rendered = render_secret(app, inp, existing, now, self._new_password(), main_ca)
             if isinstance(rendered, Failure):
@@ -525,7 +540,13 @@ class Reconciler:
         log.info("secret_written", verb=verb)
 
     def _kube_failed(
-        self, stype: ServiceType, instance: str, error: KubeError, attempt: int, secret_name: str, log: FilteringBoundLogger
+        self,
+        stype: ServiceType,
+        instance: str,
+        error: KubeError,
+        attempt: int,
+        secret_name: str,
+        log: FilteringBoundLogger,
     ) -> _SectionDone:
         outcome = kube_outcome(error, attempt, f"Secret {secret_name}")
         message = redact_text(
@@ -536,7 +557,9 @@ class Reconciler:
 
     # --- outputs --------------------------------------------------------------------------------
 
-    def _write_status(self, raw: KubeObject, previous: AppStatus, status: AppStatus, log: FilteringBoundLogger) -> int:
+    def _write_status(
+        self, raw: KubeObject, previous: AppStatus, status: AppStatus, log: FilteringBoundLogger
+    ) -> int:
         had_status = isinstance(raw.get("status"), dict) and bool(raw.get("status"))
         meta = ObjectMeta(raw)
         namespace, name = meta.namespace, meta.name
