@@ -132,7 +132,9 @@ def test_cli_fault_flags_become_rules() -> None:
 
 
 def test_cli_rejects_bad_values_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cmd_fake_aiven.run(parse("--error-rate", "2")) == 2
+    with pytest.raises(SystemExit) as usage:  # range-checked while parsing: a usage error
+        parse("--error-rate", "2")
+    assert usage.value.code == 2
     assert cmd_fake_aiven.run(parse("--rate-limit", "lots")) == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("projects: {p: {services: {s: {type: nope}}}}")

@@ -51,6 +51,7 @@ from aivenator.domain.kubernetes_port import (
     ObjectMeta,
 )
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
+from aivenator.entrypoints.cli import argtypes
 from aivenator.entrypoints.config import env_name, parse_duration
 from aivenator.entrypoints.shells.certs import CERT_KEY, certificate_not_after
 from returns.result import Failure, Result, Success
@@ -124,17 +125,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="minimum age before an unused Secret counts as garbage (default 5m)",
     )
     checks.add_argument(
-        "--user-limit", type=int, default=1000, help="service users allowed per service (default 1000)"
+        "--user-limit", type=argtypes.positive_int, default=1000, help="service users allowed per service (default 1000)"
     )
     checks.add_argument(
         "--user-limit-ratio",
-        type=float,
+        type=argtypes.share,
         default=0.8,
         help="report services above this share of --user-limit (default 0.8)",
     )
     checks.add_argument(
         "--cert-days",
-        type=float,
+        type=argtypes.non_negative_float,
         default=14.0,
         help="report Kafka certificates expiring within N days (default 14)",
     )
@@ -144,7 +145,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for category in CATEGORIES:
         limits.add_argument(
-            f"--max-{category.replace('_', '-')}", type=int, default=0, metavar="N", dest=f"max_{category}"
+            f"--max-{category.replace('_', '-')}", type=argtypes.non_negative_int, default=0, metavar="N", dest=f"max_{category}"
         )
 
     out = parser.add_argument_group("output")

@@ -14,12 +14,13 @@ from datetime import timedelta
 from types import FrameType
 
 from aivenator.adapters.fakes.aiven import DEFAULT_SEED, FakeAiven, Seed, load_seed, parse_rate_limit
+from aivenator.entrypoints.cli import argtypes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=8900, help="port to bind; 0 picks a free one (default 8900)"
+        "--port", type=argtypes.port, default=8900, help="port to bind; 0 picks a free one (default 8900)"
     )
     parser.add_argument("--seed", metavar="FILE", help="YAML/JSON seed file (default: the built-in seed)")
     parser.add_argument("--token", default="fake-aiven-token", help="API token clients must send")
@@ -29,38 +30,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="redact secrets unless include_secrets=true (Aiven's 2027 default)",
     )
     parser.add_argument(
-        "--cert-days", type=int, default=365, help="validity of issued Kafka user certificates"
+        "--cert-days", type=argtypes.positive_int, default=365, help="validity of issued Kafka user certificates"
     )
     faults = parser.add_argument_group("fault injection (all deterministic given --fault-seed)")
-    faults.add_argument("--fault-seed", type=int, default=0, help="seed for the share-of-requests faults")
-    faults.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
+    faults.add_argument("--fault-seed", type=argtypes.non_negative_int, default=0, help="seed for the share-of-requests faults")
+    faults.add_argument("--latency-ms", type=argtypes.non_negative_float, default=0.0, help="added latency per request")
     faults.add_argument(
         "--rate-limit", metavar="N/60s", help="allow N requests per window, then 429 + Retry-After"
     )
     faults.add_argument(
         "--server-rate-limit",
-        type=float,
+        type=argtypes.non_negative_float,
         metavar="R",
         help="hidden token-bucket limit of R requests/s (burst R): beyond it 429 + Retry-After",
     )
-    faults.add_argument("--throttle-rate", type=float, default=0.0, help="share of requests answered 429")
-    faults.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds for --throttle-rate")
-    faults.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
-    faults.add_argument("--error-status", type=int, default=503, help="status for --error-rate (default 503)")
+    faults.add_argument("--throttle-rate", type=argtypes.share, default=0.0, help="share of requests answered 429")
+    faults.add_argument("--retry-after", type=argtypes.non_negative_int, default=1, help="Retry-After seconds for --throttle-rate")
+    faults.add_argument("--error-rate", type=argtypes.share, default=0.0, help="share of requests answered 5xx")
+    faults.add_argument("--error-status", type=argtypes.http_error_status, default=503, help="status for --error-rate (default 503)")
     faults.add_argument(
-        "--reset-rate", type=float, default=0.0, help="share of connections dropped with no answer"
+        "--reset-rate", type=argtypes.share, default=0.0, help="share of connections dropped with no answer"
     )
     faults.add_argument(
-        "--timeout-rate", type=float, default=0.0, help="share of requests that hang, then drop"
+        "--timeout-rate", type=argtypes.share, default=0.0, help="share of requests that hang, then drop"
     )
-    faults.add_argument("--hang-s", type=float, default=30.0, help="how long --timeout-rate requests hang")
+    faults.add_argument("--hang-s", type=argtypes.non_negative_float, default=30.0, help="how long --timeout-rate requests hang")
     faults.add_argument(
         "--commit-then-fail-rate",
-        type=float,
+        type=argtypes.share,
         default=0.0,
         help="share of successful writes answered 500 anyway",
     )
-    faults.add_argument("--user-lag", type=int, default=0, help="new users answer 404 to their first N GETs")
+    faults.add_argument("--user-lag", type=argtypes.non_negative_int, default=0, help="new users answer 404 to their first N GETs")
     faults.add_argument("--path", default=None, help="only fault requests whose path matches this regex")
     faults.add_argument("--method", default=None, help="only fault requests whose method matches this regex")
 

@@ -66,63 +66,113 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: TCP ports a facts endpoint may name.
+PORT_RANGE = range(1, 65536)
+
+
+def _text(raw: Any, where: str, problems: list[str], *, required: bool = True) -> str | None:
+    """A non-empty string at `where`, else a problem (or None when absent and not required)."""
+    if raw is None or raw == "":
+        if required:
+            problems.append(f"{where}: is required")
+        return None
+    if not isinstance(raw, str):
+        problems.append(f"{where}: must be a string, not {type(raw).__name__}")
+        return None
+    return raw
+
+
 def _endpoint(raw: object, where: str, problems: list[str]) -> Endpoint | None:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("host"), str):
-        problems.append(f"{where}: needs host and port")
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: must be a mapping with host and port")
         return None
-    try:
-        return Endpoint(raw["host"], int(raw.get("port", 0)))
-    except (TypeError, ValueError):
-        problems.append(f"{where}.port: must be an integer")
+    host = _text(raw.get("host"), f"{where}.host", problems)
+    port = raw.get("port")
+    if isinstance(port, bool) or not isinstance(port, int):
+        problems.append(f"{where}.port: must be an integer from 1 to 65535")
         return None
+    if port not in PORT_RANGE:
+        problems.append(f"{where}.port: {port} is out of range (1 to 65535)")
+        return None
+    return Endpoint(host, port) if host is not None else None
+
+
+def _section(raw: Mapping[str, Any], key: str, kind: type, problems: list[str]) -> Any:
+    """`raw[key]` if it is of `kind` (absent or null: empty), else a problem and empty."""
+    value = raw.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        wanted = "a mapping" if kind is dict else "a list"
+        problems.append(f"{key}: must be {wanted}, not {type(value).__name__}")
+        return kind()
+    return value
 
 
 def load_facts(raw: object) -> tuple[Facts, list[str]]:
-    """Facts from the file's dict; problems are listed, never raised."""
+    """Facts from the file's dict; problems are listed (`field: what is wrong`), never raised."""
     problems: list[str] = []
+    if raw is None:
+        return Facts({}, {}, {}), ["the file is empty (want a mapping with projects, services, users)"]
     if not isinstance(raw, Mapping):
-        return Facts({}, {}, {}), ["facts: must be a YAML mapping"]
+        return Facts({}, {}, {}), [f"must be a YAML mapping, not {type(raw).__name__}"]
     cas: dict[str, str] = {}
-    for project, value in (raw.get("projects") or {}).items():
+    for project, value in _section(raw, "projects", dict, problems).items():
         ca = value.get("ca") if isinstance(value, Mapping) else None
-        if not isinstance(ca, str) or "BEGIN CERTIFICATE" not in ca:
+        if not isinstance(project, str) or not isinstance(ca, str) or "BEGIN CERTIFICATE" not in ca:
             problems.append(f"projects.{project}.ca: must be a PEM certificate")
             continue
-        cas[str(project)] = ca
+        cas[project] = ca
     services: dict[tuple[str, str], ServiceFacts] = {}
-    for i, svc in enumerate(raw.get("services") or []):
+    for i, svc in enumerate(_section(raw, "services", list, problems)):
         where = f"services[{i}]"
-        if not isinstance(svc, Mapping) or not svc.get("project") or not svc.get("name"):
-            problems.append(f"{where}: needs project and name")
+        if not isinstance(svc, Mapping):
+            problems.append(f"{where}: must be a mapping with project, name, type and endpoints")
             continue
-        try:
-            service_type = ServiceType(str(svc.get("type")))
-        except ValueError:
+        project = _text(svc.get("project"), f"{where}.project", problems)
+        name = _text(svc.get("name"), f"{where}.name", problems)
+        state = _text(svc.get("state"), f"{where}.state", problems, required=False) or "RUNNING"
+        type_value = svc.get("type")
+        if not isinstance(type_value, str) or type_value not in {t.value for t in ServiceType}:
             problems.append(f"{where}.type: must be one of {', '.join(t.value for t in ServiceType)}")
             continue
+        raw_endpoints = svc.get("endpoints")
+        if raw_endpoints is not None and not isinstance(raw_endpoints, Mapping):
+            problems.append(f"{where}.endpoints: must be a mapping of purpose to host and port")
+            continue
         endpoints: list[tuple[str, Endpoint]] = []
-        for purpose, value in (svc.get("endpoints") or {}).items():
+        for purpose, value in (raw_endpoints or {}).items():
             endpoint = _endpoint(value, f"{where}.endpoints.{purpose}", problems)
             if endpoint is not None:
                 endpoints.append((str(purpose), endpoint))
-        services[(str(svc["project"]), str(svc["name"]))] = ServiceFacts(
-            project=str(svc["project"]),
-            name=str(svc["name"]),
-            service_type=service_type,
-            state=str(svc.get("state", "RUNNING")),
+        if project is None or name is None:
+            continue
+        services[(project, name)] = ServiceFacts(
+            project=project,
+            name=name,
+            service_type=ServiceType(type_value),
+            state=state,
             endpoints=tuple(endpoints),
         )
     users: dict[tuple[str, str, str], ServiceUser] = {}
-    for i, user in enumerate(raw.get("users") or []):
-        if not isinstance(user, Mapping) or not user.get("project") or not user.get("service"):
-            problems.append(f"users[{i}]: needs project and service")
+    for i, user in enumerate(_section(raw, "users", list, problems)):
+        where = f"users[{i}]"
+        if not isinstance(user, Mapping):
+            problems.append(f"{where}: must be a mapping with project, service and password")
             continue
-        key = (str(user["project"]), str(user["service"]), str(user.get("username") or ""))
-        users[key] = ServiceUser(
-            username=key[2],
-            password=str(user.get("password") or ""),
-            access_cert=user.get("access_cert"),
-            access_key=user.get("access_key"),
+        found = [
+            _text(user.get("project"), f"{where}.project", problems),
+            _text(user.get("service"), f"{where}.service", problems),
+            _text(user.get("username"), f"{where}.username", problems, required=False),
+            _text(user.get("password"), f"{where}.password", problems, required=False),
+            _text(user.get("access_cert"), f"{where}.access_cert", problems, required=False),
+            _text(user.get("access_key"), f"{where}.access_key", problems, required=False),
+        ]
+        project, service, username, password, cert, key = found
+        if project is None or service is None:
+            continue
+        users[(project, service, username or "")] = ServiceUser(
+            username=username or "", password=password or "", access_cert=cert, access_key=key
         )
     return Facts(cas, services, users), problems
 
@@ -165,7 +215,7 @@ def render_documents(
                 app = parsed.app
                 warnings.extend(f"{where}: {w}" for w in parsed.warnings)
         if main_ca is None:
-            problems.append(f"facts: no CA for the main project {config.main_project!r}")
+            problems.append(f"{where}: no CA for the main project {config.main_project!r} in the facts")
             continue
         results: list[ServiceResult] = []
         for handler, section in all_sections(app):
@@ -240,18 +290,53 @@ def _masked(manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def run(args: argparse.Namespace) -> int:
+def _read(path: str, label: str) -> str:
+    """The file's text (UTF-8); `InputError` naming the file and what is wrong."""
     try:
-        if args.file == "-":
-            app_text = sys.stdin.read()
+        if path == "-":
+            data = sys.stdin.buffer.read()
         else:
-            with open(args.file, encoding="utf-8") as fh:
-                app_text = fh.read()
-        with open(args.facts, encoding="utf-8") as fh:
-            facts_raw = yaml.safe_load(fh)
-        documents = list(yaml.safe_load_all(app_text))
-    except (OSError, yaml.YAMLError) as exc:
-        print(f"aivenator render: cannot read input: {exc}", file=sys.stderr)
+            with open(path, "rb") as fh:
+                data = fh.read()
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{label}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+def _yaml_error(label: str, exc: yaml.YAMLError) -> InputError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return InputError(f"{label}: invalid YAML: {' '.join(str(problem).split())}{where}")
+
+
+def _load_all(text: str, label: str) -> list[Any]:
+    try:
+        return list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(label, exc) from None
+    except (RecursionError, ValueError, OverflowError) as exc:  # too deep / unrepresentable values
+        raise InputError(f"{label}: unusable YAML ({type(exc).__name__})") from None
+
+
+class InputError(Exception):
+    """Bad input: the message is one line naming the file (and field) and what is wrong."""
+
+
+def run(args: argparse.Namespace) -> int:
+    manifest_label = "stdin" if args.file == "-" else args.file
+    try:
+        documents = _load_all(_read(args.file, manifest_label), manifest_label)
+        facts_docs = _load_all(_read(args.facts, args.facts), args.facts)
+        if not any(doc is not None for doc in documents):
+            raise InputError(f"{manifest_label}: no AivenApplication in the manifest (the file is empty)")
+        if len(facts_docs) > 1:
+            raise InputError(f"{args.facts}: holds {len(facts_docs)} YAML documents; want one")
+    except InputError as exc:
+        print(f"aivenator render: {exc}", file=sys.stderr)
         return 1
     if args.now:
         now = parse_rfc3339(args.now)
@@ -260,24 +345,35 @@ def run(args: argparse.Namespace) -> int:
             return 1
     else:
         now = datetime.now(UTC)
-    facts, problems = load_facts(facts_raw)
+    facts, facts_problems = load_facts(facts_docs[0] if facts_docs else None)
+    if facts_problems:  # a broken facts file would make every section a (misleading) problem too
+        for problem in facts_problems:
+            print(f"aivenator render: {args.facts}: {_one_line(problem)}", file=sys.stderr)
+        return 1
+    problems: list[str] = []
     allowed = frozenset(p.strip() for p in args.projects.split(",") if p.strip())
     result = render_documents(
         documents, facts, allowed, ServiceConfig(args.main_project), now, secrets.token_urlsafe(24)
     )
-    problems.extend(result.problems)
+    problems.extend(f"{manifest_label}: {p}" for p in result.problems)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"aivenator render: warning: {manifest_label}: {_one_line(warning)}", file=sys.stderr)
     if problems:
         for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(f"aivenator render: {_one_line(problem)}", file=sys.stderr)
         return 1
     manifests = [to_manifest(s) for s in result.secrets]
     if not args.show_secrets:
         manifests = [_masked(m) for m in manifests]
     manifests.extend(result.applications)
     if args.output == "json":
-        print(json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2))
+        text = json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2) + "\n"
     else:
-        print(yaml.safe_dump_all(manifests, sort_keys=False), end="")
+        text = yaml.safe_dump_all(manifests, sort_keys=False)
+    sys.stdout.write(text)
     return 0
+
+
+def _one_line(text: str) -> str:
+    """Input echoed in a message (a key, a value) cannot break the one-line-per-problem rule."""
+    return " ".join(text.split())

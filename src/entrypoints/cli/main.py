@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,8 +57,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if runner is None:
         print(f"aivenator: sub-command {args.command!r} is not available in this build", file=sys.stderr)
         return 2
-    result: int = runner(args)
+    try:
+        result: int = runner(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _closed_pipe()
     return result
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`aivenator render ... | head`): exit quietly.
+
+    stdout is pointed at /dev/null so the interpreter's own flush at exit cannot raise again;
+    the status is 1, as Python's documentation recommends for EPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 if __name__ == "__main__":
