@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -65,6 +66,7 @@ from .kubernetes_common import (
 )
 
 T = TypeVar("T")
+_log = logging.getLogger("aivenator.kubernetes")
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON = "application/json"
@@ -369,6 +371,7 @@ class KubernetesApi:
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
             return Failure(_transport_error(exc))
         if not 200 <= response.status < 300:
+            _note_denied(method, path, response.status)
             return Failure(_status_error(response.status, data, response.headers))
         try:
             decoded = json.loads(data) if data else {}
@@ -435,6 +438,7 @@ class KubernetesApi:
             self._watches.add(response)
         try:
             if response.status != 200:
+                _note_denied("WATCH", path, response.status)
                 error = _status_error(response.status, response.data, response.headers)
                 yield WatchExpired(error.message) if isinstance(error, KubeGone) else WatchBroken(error)
                 return
@@ -565,6 +569,13 @@ def _status_error(status: int, data: bytes | None, headers: Mapping[str, str]) -
     if status == 429 or status >= 500:
         return KubeUnavailable(message, _retry_after(headers))
     return KubeInvalid(message)
+
+
+def _note_denied(method: str, path: str, status: int) -> None:
+    """Log every 401/403: callers may ignore a failure (events are best effort), RBAC gaps must
+    still show (the real-apiserver tests fail on this line). Path only, never a body."""
+    if status in (401, 403):
+        _log.warning("kubernetes_forbidden: %s %s answered %d (RBAC or credentials)", method, path, status)
 
 
 def _transport_error(exc: Exception) -> KubeError:

@@ -309,6 +309,19 @@ def load_config(
     return Success(OperatorConfig(aiven_token=token, **config_values))
 
 
+#: Logged (never with the value) when the token was given as `--aiven-token` on the command line.
+TOKEN_ON_COMMAND_LINE = (
+    "--aiven-token on the command line is visible to every user of the node (ps, /proc/<pid>/cmdline); "
+    "use --aiven-token-file or the AIVENATOR_AIVEN_TOKEN environment variable instead"
+)
+
+
+def token_on_command_line(args: argparse.Namespace | Mapping[str, Any]) -> bool:
+    """Whether the Aiven token came as a command-line flag (not the file or the environment)."""
+    given = dict(vars(args)) if isinstance(args, argparse.Namespace) else dict(args)
+    return bool(given.get("aiven_token"))
+
+
 def _token(raw: Mapping[str, Any], read_file: Callable[[str], str], errors: list[str]) -> str:
     token = str(raw["aiven_token"] or "").strip()
     path = raw["aiven_token_file"]

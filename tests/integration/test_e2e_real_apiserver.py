@@ -181,6 +181,20 @@ def operators(
         text = op.text()
         assert TOKEN not in text, f"the Aiven token appears in the log of operator {op.name}"
         assert "work_item_failed" not in text, op.tail()
+        check_log_lines(op)
+
+
+def check_log_lines(op: OperatorProcess) -> None:
+    """Every line is one JSON object (`--log-format json`, whoever logged it), and the shipped
+    RBAC was enough: no 401/403 anywhere (the adapter logs each as `kubernetes_forbidden`)."""
+    for number, line in enumerate(op.text().splitlines(), 1):
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            pytest.fail(f"operator {op.name} log line {number} is not JSON: {line[:300]!r}")
+        assert isinstance(parsed, dict), line
+        assert "kubernetes_forbidden" not in str(parsed.get("event")), f"operator {op.name}: {line}"
+        assert "KubeForbidden" not in line, f"operator {op.name}: {line}"
 
 
 @pytest.fixture(scope="module")
@@ -473,3 +487,23 @@ def test_only_the_leader_mutates_and_a_standby_takes_over(
     assert not second.saw("aiven_application_sync_started", namespace=ns, aiven_application="one"), (
         second.tail()
     )
+
+
+# --------------------------------------------------------------------------- faults and logs
+
+
+def test_through_aiven_errors_every_log_line_is_json(
+    operators: Operators, admin: k8s.ApiClient, aiven: tuple[FakeAiven, FakeAivenServer]
+) -> None:
+    """Aiven answers 500 to user creation a few times; the operator recovers. The fixture then
+    parses every line of the log (and fails on any 403)."""
+    fake, _ = aiven
+    ns = new_namespace(admin, "e2e-err")
+    fault = fake.faults.error(500, method="POST", path=r"/service/kafka/user$", times=4)
+    op = operators.start("aiven-errors")
+    apply_app(admin, application(ns, "errs", {"kafka": {"pool": PROJECT, "secretName": "errs-kafka"}}))
+    wait_for("app converged after Aiven errors", lambda: converged(admin, ns, "errs", 1), [op])
+    assert fault.hits == 4, "every injected 500 was served"
+    levels = {e.get("level") for e in op.events()}
+    assert "warning" in levels, op.tail()
+    op.stop()

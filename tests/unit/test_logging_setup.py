@@ -69,3 +69,28 @@ def test_no_credential_reaches_a_log_line(fmt: str) -> None:
     for secret in (TOKEN, PASSWORD, "MIIBVgIBADANBgkqhkiG9w0BAQEFAASC", "plain-shaped-secret-xyz"):
         assert secret not in text
     assert "[REDACTED]" in text
+
+
+def test_under_json_every_line_is_json_whoever_logs_it() -> None:
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out, registry=SecretRegistry(), secrets=(TOKEN,))
+    get_logger().info("ours", n=1)
+    logging.getLogger("urllib3.connectionpool").warning(
+        "Retrying (%r) after connection broken by '%s': /api/v1/secrets", "Retry(total=2)", "NewConnectionError"
+    )
+    logging.getLogger("kubernetes.client.rest").error("watch of %s ended", "/api/v1/pods")
+    try:
+        raise ValueError(f"multi\nline with {TOKEN}")
+    except ValueError:
+        logging.getLogger("httpx").exception("request failed")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["event"].split("\n")[0] for line in lines] == [
+        "ours",
+        "Retrying ('Retry(total=2)') after connection broken by 'NewConnectionError': /api/v1/secrets",
+        "watch of /api/v1/pods ended",
+        "request failed",
+    ]
+    assert [line.get("logger") for line in lines[1:]] == ["urllib3.connectionpool", "kubernetes.client.rest", "httpx"]
+    assert [line["level"] for line in lines] == ["info", "warning", "error", "error"]
+    assert all("timestamp" in line for line in lines)
+    assert "ValueError" in lines[3]["event"] and TOKEN not in out.getvalue()

@@ -52,7 +52,12 @@ from aivenator.domain.kubernetes_port import (
 )
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
 from aivenator.entrypoints.cli import argtypes
-from aivenator.entrypoints.config import env_name, parse_duration
+from aivenator.entrypoints.config import (
+    TOKEN_ON_COMMAND_LINE,
+    env_name,
+    parse_duration,
+    token_on_command_line,
+)
 from aivenator.entrypoints.shells.certs import CERT_KEY, certificate_not_after
 from returns.result import Failure, Result, Success
 
@@ -362,6 +367,8 @@ def _setting(value: str | None, flag: str, env: Mapping[str, str], default: str 
 
 
 def _token(args: argparse.Namespace, env: Mapping[str, str]) -> Result[str, str]:
+    if token_on_command_line(args):
+        print(f"aivenator audit: warning: {TOKEN_ON_COMMAND_LINE}", file=sys.stderr)
     token = _setting(args.aiven_token, "aiven-token", env)
     path = _setting(args.aiven_token_file, "aiven-token-file", env)
     if token and path:

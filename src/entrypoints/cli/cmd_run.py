@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
             pass
     configure_logging(config.log_level, config.log_format, secrets=(config.aiven_token,))
     log = get_logger()
+    if config_module.token_on_command_line(args):
+        log.warning("aiven_token_on_command_line", hint=config_module.TOKEN_ON_COMMAND_LINE)
     log.info(
         "aivenator_starting",
         projects=list(config.projects),

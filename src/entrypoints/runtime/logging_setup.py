@@ -2,7 +2,9 @@
 
 Every value of every event dict goes through `aivenator.adapters.redaction` (pattern rules plus the registry
 of exact secrets the Aiven adapter has seen, which also holds the API token). Records from the
-standard `logging` module (the kubernetes client, urllib3, httpx) are redacted by a filter too.
+standard `logging` module (the kubernetes client, urllib3, httpx, our adapters) go through
+structlog's `ProcessorFormatter` with the same processors and renderer, so under `json` every
+line is one JSON object whoever logged it (the record's logger name is in `logger`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from typing import TextIO, cast
 
 import structlog
-from aivenator.adapters.redaction import RedactingProcessor, SecretRegistry, default_registry, redact_text
+from aivenator.adapters.redaction import RedactingProcessor, SecretRegistry, default_registry
 from structlog.typing import FilteringBoundLogger
 
 _LEVELS = {
@@ -24,26 +26,24 @@ _LEVELS = {
 }
 
 
-class RedactingFilter(logging.Filter):
-    """Redacts stdlib log records in place (message and arguments are rendered first)."""
+class RenderingFilter(logging.Filter):
+    """Renders a stdlib record's message and exception text in place, never raising.
 
-    def __init__(self, registry: SecretRegistry) -> None:
-        super().__init__()
-        self._registry = registry
+    A malformed third-party log call (wrong argument count) would otherwise make the handler
+    print a plain-text "--- Logging error ---" block; the exception text becomes the
+    `exception` field. Redaction happens after, in the formatter's processors.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a malformed third-party log call must not take the process down
+        except Exception:
             message = str(record.msg)
-        record.msg = redact_text(message, registry=self._registry)
-        record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            # Exception texts (HTTP bodies) can echo credentials: render and redact them now.
-            record.exc_text = redact_text(
-                logging.Formatter().formatException(record.exc_info), registry=self._registry
-            )
+            message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
             record.exc_info = None
+        record.msg = message
+        record.args = None
         return True
 
 
@@ -72,13 +72,15 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer(sort_keys=True)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    redact = RedactingProcessor(registry=reg)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
             structlog.processors.format_exc_info,
-            RedactingProcessor(registry=reg),
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -90,8 +92,18 @@ def configure_logging(
         if isinstance(installed, _OwnHandler):
             root.removeHandler(installed)
     handler = _OwnHandler(out)
-    handler.addFilter(RedactingFilter(reg))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RenderingFilter())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                stamp,
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+        )
+    )
     root.addHandler(handler)
     # Third-party libraries are noisy at debug and log request details: keep them at WARNING.
     root.setLevel(max(numeric, logging.WARNING))
