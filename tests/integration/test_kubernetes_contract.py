@@ -850,6 +850,10 @@ def test_every_write_names_the_field_manager_aivenator(real_apiserver: RealApise
             "GET", f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases/{name}"
         )
         assert managers(raw_lease) == {"aivenator"}, raw_lease["metadata"]["managedFields"]
+        # Leave nothing a later test's operator (the server is shared) would pick up.
+        port.remove_secret_finalizer(ns, "s1", FINALIZER).unwrap()
+        port.delete_secret(ns, "s1").unwrap()
+        port.delete_application(ns, "app1").unwrap()
     finally:
         port.close()
         admin.api.close()  # type: ignore[no-untyped-call]
