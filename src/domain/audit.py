@@ -101,7 +101,7 @@ class AuditOptions:
 class AuditInput:
     now: datetime
     secrets: Sequence[SecretView]
-    applications: Sequence[Mapping[str, Any]]
+    applications: Sequence[Mapping[str, object]]
     workloads: Sequence[WorkloadRefs]
     services: Sequence[ServiceFacts]
     lookup_errors: Sequence[ServiceLookupError] = ()
@@ -192,11 +192,11 @@ class AuditReport:
 
 
 def parsed_applications(
-    raw_apps: Iterable[Mapping[str, Any]], allowed_projects: frozenset[str]
-) -> tuple[list[AivenApplication], list[tuple[Mapping[str, Any], tuple[str, ...]]]]:
+    raw_apps: Iterable[Mapping[str, object]], allowed_projects: frozenset[str]
+) -> tuple[list[AivenApplication], list[tuple[Mapping[str, object], tuple[str, ...]]]]:
     """Applications that parse, and the others with their problems (one line each)."""
     good: list[AivenApplication] = []
-    bad: list[tuple[Mapping[str, Any], tuple[str, ...]]] = []
+    bad: list[tuple[Mapping[str, object], tuple[str, ...]]] = []
     for raw in raw_apps:
         match parse_application(raw, allowed_projects):
             case Success(parsed):
@@ -207,7 +207,7 @@ def parsed_applications(
 
 
 def services_to_inspect(
-    raw_apps: Iterable[Mapping[str, Any]], secrets: Iterable[SecretView], options: AuditOptions
+    raw_apps: Iterable[Mapping[str, object]], secrets: Iterable[SecretView], options: AuditOptions
 ) -> tuple[ServiceRef, ...]:
     """Kafka services of every allowed project, every service an application's sections may use,
     and every service a managed Secret's annotations name (deduplicated, sorted)."""
@@ -267,8 +267,9 @@ def _age(created: datetime | None, now: datetime) -> str:
     return f"{days}d{hours}h" if days else f"{hours}h{minutes}m" if hours else f"{minutes}m"
 
 
-def _failing(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    status = status_from_dict(raw.get("status") if isinstance(raw.get("status"), Mapping) else None)
+def _failing(raw: Mapping[str, object]) -> tuple[str, ...]:
+    value = raw.get("status")
+    status = status_from_dict(value if isinstance(value, Mapping) else None)
     reasons: list[str] = []
     if status.synchronization_state == "RolloutFailed":
         reasons.append("synchronizationState=RolloutFailed")
@@ -416,7 +417,7 @@ def build_report(inp: AuditInput, options: AuditOptions) -> AuditReport:
     )
 
 
-def _identity(raw: Mapping[str, Any]) -> tuple[str, str]:
+def _identity(raw: Mapping[str, object]) -> tuple[str, str]:
     meta = raw.get("metadata")
     if not isinstance(meta, Mapping):
         return "", ""

@@ -21,6 +21,7 @@ from typing import Any
 from aivenator.domain import labels as L
 from aivenator.domain.application import AivenApplication
 from aivenator.domain.facts import ServiceFacts, ServiceUser
+from aivenator.domain.kubernetes_port import ObjectMeta
 from aivenator.domain.services import handler_for
 from aivenator.domain.services.base import ApplyInput, RenderError, Section
 from aivenator.domain.times import format_time as format_time
@@ -82,10 +83,10 @@ class Unchanged:
 SecretChange = Create | Update | Unchanged
 
 
-def decode_data(existing: Mapping[str, Any] | None) -> dict[str, bytes]:
+def decode_data(existing: Mapping[str, object] | None) -> dict[str, bytes]:
     """The `data` of a Secret in API shape (base64 strings), decoded; undecodable values are skipped."""
     out: dict[str, bytes] = {}
-    for key, value in ((existing or {}).get("data") or {}).items():
+    for key, value in _mapping((existing or {}).get("data")).items():
         try:
             out[str(key)] = base64.b64decode(str(value), validate=True)
         except ValueError:
@@ -93,9 +94,8 @@ def decode_data(existing: Mapping[str, Any] | None) -> dict[str, bytes]:
     return out
 
 
-def _meta(existing: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    meta = (existing or {}).get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def common_labels(app: AivenApplication) -> dict[str, str]:
@@ -122,7 +122,7 @@ def common_annotations(app: AivenApplication) -> dict[str, str]:
 def render_secret(
     app: AivenApplication,
     inp: SectionInput,
-    existing: Mapping[str, Any] | None,
+    existing: Mapping[str, object] | None,
     now: datetime,
     new_password: str,
     main_ca: str,
@@ -167,7 +167,7 @@ def _b64(value: bytes) -> str:
 
 
 def _merge(
-    desired: Mapping[str, str], owned: Iterable[str], current: Mapping[str, Any]
+    desired: Mapping[str, str], owned: Iterable[str], current: Mapping[str, object]
 ) -> dict[str, str | None]:
     patch: dict[str, str | None] = {k: v for k, v in desired.items() if current.get(k) != v}
     patch.update({k: None for k in owned if k not in desired and k in current})
@@ -191,20 +191,20 @@ def to_manifest(desired: DesiredSecret) -> dict[str, Any]:
     }
 
 
-def diff(desired: DesiredSecret, existing: Mapping[str, Any] | None) -> SecretChange:
+def diff(desired: DesiredSecret, existing: Mapping[str, object] | None) -> SecretChange:
     """Create, a minimal merge patch, or Unchanged. Foreign data keys, labels, annotations and
     finalizers are never touched; the patch carries the existing resourceVersion so a concurrent
     write makes it fail with 409 instead of being overwritten."""
     if existing is None:
         return Create(to_manifest(desired))
-    meta = _meta(existing)
-    current_data = (existing.get("data") or {}) if isinstance(existing.get("data"), Mapping) else {}
+    meta = ObjectMeta(existing)
+    current_data = _mapping(existing.get("data"))
     data_patch = _merge({k: _b64(v) for k, v in desired.data.items()}, desired.owned_data_keys, current_data)
-    label_patch = _merge(desired.labels, desired.owned_labels, meta.get("labels") or {})
-    annotation_patch = _merge(desired.annotations, desired.owned_annotations, meta.get("annotations") or {})
-    current_finalizers = [str(f) for f in (meta.get("finalizers") or [])]
+    label_patch = _merge(desired.labels, desired.owned_labels, meta.labels)
+    annotation_patch = _merge(desired.annotations, desired.owned_annotations, meta.annotations)
+    current_finalizers = list(meta.finalizers)
     # The API refuses new finalizers on an object that is being deleted.
-    terminating = bool(meta.get("deletionTimestamp"))
+    terminating = meta.deleting
     missing_finalizers = [] if terminating else [f for f in desired.finalizers if f not in current_finalizers]
 
     metadata_patch: dict[str, Any] = {}
@@ -217,8 +217,8 @@ def diff(desired: DesiredSecret, existing: Mapping[str, Any] | None) -> SecretCh
         metadata_patch["finalizers"] = current_finalizers + missing_finalizers
     if not (metadata_patch or data_patch):
         return Unchanged()
-    if meta.get("resourceVersion"):
-        metadata_patch["resourceVersion"] = str(meta["resourceVersion"])
+    if meta.resource_version:
+        metadata_patch["resourceVersion"] = meta.resource_version
     patch: dict[str, Any] = {"metadata": metadata_patch}
     if data_patch:
         patch["data"] = data_patch

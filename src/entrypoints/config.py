@@ -192,7 +192,7 @@ T = TypeVar("T")
 
 
 def load_config(
-    args: argparse.Namespace | Mapping[str, Any],
+    args: argparse.Namespace | Mapping[str, object],
     env: Mapping[str, str],
     read_file: Callable[[str], str] = lambda p: Path(p).read_text(encoding="utf-8"),
 ) -> Result[OperatorConfig, tuple[str, ...]]:
@@ -202,7 +202,9 @@ def load_config(
     raw: dict[str, str | bool | None] = {}
     for flag, kind, default, _ in _FLAGS:
         dest = flag.replace("-", "_")
-        value = given.get(dest)
+        given_value = given.get(dest)
+        # argparse gives strings or booleans (store_true); anything else is not a flag value.
+        value = given_value if isinstance(given_value, str | bool) else None
         if value is None:
             value = env.get(env_name(flag))
         if value is None:
@@ -316,13 +318,13 @@ TOKEN_ON_COMMAND_LINE = (
 )
 
 
-def token_on_command_line(args: argparse.Namespace | Mapping[str, Any]) -> bool:
+def token_on_command_line(args: argparse.Namespace | Mapping[str, object]) -> bool:
     """Whether the Aiven token came as a command-line flag (not the file or the environment)."""
     given = dict(vars(args)) if isinstance(args, argparse.Namespace) else dict(args)
     return bool(given.get("aiven_token"))
 
 
-def _token(raw: Mapping[str, Any], read_file: Callable[[str], str], errors: list[str]) -> str:
+def _token(raw: Mapping[str, object], read_file: Callable[[str], str], errors: list[str]) -> str:
     token = str(raw["aiven_token"] or "").strip()
     path = raw["aiven_token_file"]
     if token and path:

@@ -28,7 +28,7 @@ from typing import Any
 from aivenator.adapters.aiven_budget import RequestBudget
 from aivenator.adapters.aiven_http import AivenHttp
 from aivenator.adapters.kubernetes_timing import TimedKubernetes
-from aivenator.domain.kubernetes_port import ObjectRef
+from aivenator.domain.kubernetes_port import KubernetesPort, ObjectRef
 from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.runtime.caches import Caches
 from aivenator.entrypoints.runtime.health import HealthServer
@@ -50,7 +50,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _real_kubernetes(kubeconfig: str | None) -> Any:
+def _real_kubernetes(kubeconfig: str | None) -> KubernetesPort:
     from aivenator.adapters.kubernetes_api import KubernetesApi
 
     if kubeconfig:
@@ -60,7 +60,7 @@ def _real_kubernetes(kubeconfig: str | None) -> Any:
     return KubernetesApi.from_kubeconfig(None)
 
 
-def _timed(kube: Any, clock: Any, metrics: Metrics) -> TimedKubernetes:
+def _timed(kube: KubernetesPort, clock: Callable[[], float], metrics: Metrics) -> TimedKubernetes:
     return TimedKubernetes(kube, clock, metrics.observe_kubernetes)
 
 
@@ -69,7 +69,11 @@ def _identity(configured: str) -> str:
 
 
 def _leader(
-    enabled: bool, kube: Any, settings: OperatorConfig, now: Any, monotonic: Any
+    enabled: bool,
+    kube: KubernetesPort,
+    settings: OperatorConfig,
+    now: Callable[[], datetime],
+    monotonic: Callable[[], float],
 ) -> LeaderElector | None:
     if not enabled:
         return None
@@ -280,7 +284,7 @@ def build_container(config: OperatorConfig) -> Container:
     return Container(settings=config)
 
 
-def override(container: Container, **values: Any) -> None:
+def override(container: Container, **values: object) -> None:
     """Replace providers by fixed objects (`override(c, kubernetes=FakeKubernetes())`): how the
     demo, tests and tooling swap an edge or a shell without importing the wiring library."""
     for name, value in values.items():

@@ -40,7 +40,7 @@ from aivenator.domain import labels as L
 from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import secret_view
-from aivenator.domain.kubernetes_port import KubeObject, ObjectMeta, ObjectRef
+from aivenator.domain.kubernetes_port import KubeObject, KubernetesPort, ObjectMeta, ObjectRef
 from aivenator.domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
 from aivenator.domain.parse import parse_application
 from aivenator.domain.ports import AivenPort
@@ -120,7 +120,7 @@ class OrphanSweeper:
         dry_run: bool,
         log: FilteringBoundLogger,
         metrics: Metrics | None = None,
-        kube: Any = None,
+        kube: KubernetesPort | None = None,
         event_ref: ObjectRef | None = None,
         max_deletions: int = 20,
         extra_services: Iterable[tuple[str, str]] = (),
