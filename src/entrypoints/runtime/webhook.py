@@ -75,8 +75,13 @@ class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     certificates: CertificateFiles
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def process_request_thread(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
         """Handshake on the connection's thread, then serve it as plain HTTP would be."""
+        if not isinstance(request, socket.socket):  # a datagram: never on this TCP server
+            self.shutdown_request(request)
+            return
         try:
             request.settimeout(10.0)
             tls = self.certificates.context().wrap_socket(request, server_side=True)

@@ -61,7 +61,7 @@ from aivenator.domain.parse import parse_application
 from aivenator.domain.ports import AivenPort
 from aivenator.domain.secrets import Create, SectionInput, Unchanged, Update, diff, render_secret
 from aivenator.domain.services import all_sections, cleanup_actions
-from aivenator.domain.services.base import SecretMeta, ServiceConfig, ServiceHandler
+from aivenator.domain.services.base import SecretMeta, Section, ServiceConfig, ServiceHandler
 from aivenator.domain.sync import (
     AppStatus,
     ServiceResult,
@@ -284,7 +284,7 @@ class Reconciler:
         self,
         run: _Pass,
         handler: ServiceHandler,
-        section: Any,
+        section: Section,
         now: datetime,
         attempt: int,
         cert_expiry: dict[str, datetime],
@@ -419,7 +419,7 @@ class Reconciler:
         )
 
     def _choose_username(
-        self, app: AivenApplication, handler: ServiceHandler, section: Any, facts: ServiceFacts
+        self, app: AivenApplication, handler: ServiceHandler, section: Section, facts: ServiceFacts
     ) -> NameChoice | None:
         """The compatible name, or the first collision variant no other application's Secret
         records for this service. Ownership comes from the managed Secrets (the record of who
