@@ -71,11 +71,17 @@ class AivenHttp:
             observer=observer,
             secrets=secrets,
         )
+        self._retry = retry
         self._facts = AivenFacts(self._transport, cache_ttl)
         self._users = AivenUsers(self._transport, self._facts)
         self._acl = AivenOpenSearchAcl(self._transport, self._facts)
 
     # --- lifecycle and introspection -----------------------------------------------------------
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """How hard each call tries (`attempts`: requests per call for retryable errors)."""
+        return self._retry
 
     def close(self) -> None:
         self._transport.close()

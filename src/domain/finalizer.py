@@ -198,8 +198,30 @@ def plan_finalizer(
 
 #: Retries of a failing cleanup before it is declared stuck.
 DEFAULT_MAX_ATTEMPTS = 8
-#: A stuck cleanup is still retried, this rarely, so it recovers once Aiven does.
+#: A stuck cleanup is still retried, at most this rarely, so it recovers once Aiven does.
 STUCK_RETRY_SECONDS = 3600.0
+#: The first retry once stuck; the pause doubles each time up to `STUCK_RETRY_SECONDS`.
+STUCK_FIRST_RETRY_SECONDS = 300.0
+#: Aiven requests one action may cost before its Secret is reported stuck, the Aiven client's
+#: own retries included (each pass may send up to the client's attempts per request).
+REQUEST_BUDGET_PER_CYCLE = 10
+
+
+def cleanup_passes(client_attempts: int, max_passes: int, budget: int = REQUEST_BUDGET_PER_CYCLE) -> int:
+    """Passes of a failing cleanup before it is reported stuck.
+
+    Each pass may send `client_attempts` requests per action (the client retries 5xx itself), so
+    `budget // client_attempts` passes keep one stuck cycle within `budget` requests; at least
+    one pass, at most `max_passes` (the operator's configured limit).
+    """
+    return max(1, min(max_passes, budget // max(1, client_attempts)))
+
+
+def stuck_retry_after(passes_while_stuck: int) -> float:
+    """The pause before the next pass of a stuck cleanup (1: the first since it got stuck):
+    5 minutes, doubling, at most an hour."""
+    exponent = min(max(0, passes_while_stuck - 1), 16)
+    return min(STUCK_RETRY_SECONDS, STUCK_FIRST_RETRY_SECONDS * 2.0**exponent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,16 +267,19 @@ def decide_after_cleanup(
 
     Success and NotFound (user or service already gone) both count as done: a missing service must
     never leave a Secret, or a namespace, stuck. Transient errors are retried with backoff up to
-    `max_attempts`; after that, and at once for errors retrying cannot fix, the cleanup is stuck.
+    `max_attempts` passes (see `cleanup_passes`); after that, and at once for errors retrying
+    cannot fix, the cleanup is stuck and retried with `stuck_retry_after`'s growing pause.
     """
     failures = [r for r in results if r.error is not None and not isinstance(r.error, NotFound)]
     if not failures:
         return RemoveFinalizer()
     reason = "; ".join(f"{_describe(r.action)}: {_error_text(r.error)}" for r in failures)
     if any(isinstance(r.error, Rejected) for r in failures):
-        return Stuck(reason)
+        return Stuck(reason, stuck_retry_after(attempts))
     if attempts >= max_attempts:
-        return Stuck(f"gave up after {attempts} attempts: {reason}")
+        return Stuck(
+            f"gave up after {attempts} attempts: {reason}", stuck_retry_after(attempts - max_attempts + 1)
+        )
     delay = backoff(attempts - 1)
     for r in failures:
         floor = r.error.retry_after if isinstance(r.error, Throttled | Unavailable) else None

@@ -145,7 +145,12 @@ _FLAGS: tuple[tuple[str, str, str | None, str], ...] = (
     ("orphan-sweep-interval", "duration", "10m", "period of the orphaned Aiven user sweep (0 = off)"),
     ("orphan-grace-period", "duration", "1h", "minimum age of an orphaned user before it is swept"),
     ("orphan-sweep-dry-run", "bool", "false", "only report orphaned users, delete nothing"),
-    ("max-finalizer-attempts", "int", "10", "finalizer retries before a Secret is reported stuck"),
+    (
+        "max-finalizer-attempts",
+        "int",
+        "10",
+        "finalizer passes before a Secret is reported stuck (fewer if 10 Aiven requests, client retries included, run out first)",
+    ),
     (
         "webhook-address",
         "address",

@@ -227,6 +227,7 @@ class Container(containers.DeclarativeContainer):
         allowed_projects=allowed_projects,
         main_project=settings.provided.main_project,
         max_attempts=settings.provided.max_finalizer_attempts,
+        client_attempts=aiven.provided.retry_policy.attempts,
     )
     janitor = providers.Singleton(
         JanitorRunner,

@@ -406,3 +406,25 @@ def test_every_user_of_a_secret_the_operator_wrote_is_cleaned_up() -> None:
         assert len(acl_removals) == (1 if secret.annotation(labels.OPENSEARCH_SERVICE_USER) else 0)
     assert {t for t, _ in cleaned} == {ServiceType.KAFKA, ServiceType.OPENSEARCH, ServiceType.VALKEY}
     assert len(cleaned) == 4
+
+
+def test_the_request_budget_bounds_the_passes_of_a_stuck_cycle() -> None:
+    from aivenator.domain.finalizer import REQUEST_BUDGET_PER_CYCLE, cleanup_passes
+
+    for client_attempts in range(1, 25):
+        for max_passes in range(1, 30):
+            passes = cleanup_passes(client_attempts, max_passes)
+            assert 1 <= passes <= max_passes
+            # within the budget whenever one pass fits in it at all
+            assert passes * client_attempts <= max(REQUEST_BUDGET_PER_CYCLE, client_attempts)
+    assert cleanup_passes(3, 10) == 3  # the shipped client: 3 tries per request -> 9 requests
+    assert cleanup_passes(1, 10) == 10
+
+
+def test_a_stuck_cleanup_backs_off_to_an_hour() -> None:
+    from aivenator.domain.finalizer import STUCK_RETRY_SECONDS, stuck_retry_after
+
+    pauses = [stuck_retry_after(n) for n in range(1, 40)]
+    assert pauses == sorted(pauses)
+    assert pauses[0] == 300.0 and pauses[-1] == STUCK_RETRY_SECONDS
+    assert stuck_retry_after(10**9) == STUCK_RETRY_SECONDS

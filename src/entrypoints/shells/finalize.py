@@ -21,6 +21,7 @@ from aivenator.domain.finalizer import (
     RemoveFinalizer,
     RetryCleanup,
     Stuck,
+    cleanup_passes,
     decide_after_cleanup,
     plan_finalizer,
     required_objects,
@@ -56,7 +57,11 @@ class Finalizer:
         allowed_projects: frozenset[str] | None = None,
         main_project: str | None = None,
         max_attempts: int = 8,
+        client_attempts: int = 1,
     ) -> None:
+        """`max_attempts`: the configured limit of passes; `client_attempts`: requests the Aiven
+        client may send per call (its retries). The passes actually allowed keep one stuck cycle
+        within the request budget (`aivenator.domain.finalizer.cleanup_passes`)."""
         self._kube = kube
         self._aiven = aiven
         self._metrics = metrics
@@ -66,7 +71,7 @@ class Finalizer:
         self._log = log
         self._allowed = allowed_projects
         self._main_project = main_project
-        self._max_attempts = max_attempts
+        self._max_attempts = cleanup_passes(client_attempts, max_attempts)
         self._lock = threading.Lock()
         self._stuck: set[tuple[str, str]] = set()
 
