@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from aivenator.adapters.aiven_facts import AivenFacts
 from aivenator.adapters.aiven_transport import AivenTransport, api_path
@@ -51,8 +50,8 @@ class AivenOpenSearchAcl:
         want = rules_body(rules)
         want_pairs = [(r["index"], r["permission"]) for r in want]
 
-        def change(entries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-            out: list[dict[str, Any]] = []
+        def change(entries: list[dict[str, object]]) -> list[dict[str, object]] | None:
+            out: list[dict[str, object]] = []
             found = False
             for entry in entries:
                 if entry.get("username") == username:
@@ -69,7 +68,7 @@ class AivenOpenSearchAcl:
                 out.append({"username": username, "rules": want})
             return out
 
-        def ours_ok(entries: list[dict[str, Any]]) -> bool:
+        def ours_ok(entries: list[dict[str, object]]) -> bool:
             mine = [e for e in entries if e.get("username") == username]
             return len(mine) == 1 and entry_rules(mine[0]) == want_pairs
 
@@ -79,10 +78,10 @@ class AivenOpenSearchAcl:
         """Remove `username`'s entry from the shared ACL document (absent is success); same verified
         read-modify-write as `put_user_rules`, leaving `enabled` as it is."""
 
-        def change(entries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        def change(entries: list[dict[str, object]]) -> list[dict[str, object]] | None:
             return [e for e in entries if e.get("username") != username]
 
-        def ours_ok(entries: list[dict[str, Any]]) -> bool:
+        def ours_ok(entries: list[dict[str, object]]) -> bool:
             return all(e.get("username") != username for e in entries)
 
         return self._acl_rmw(project, service, username, change, ours_ok, enable=False)
@@ -92,8 +91,8 @@ class AivenOpenSearchAcl:
         project: str,
         service: str,
         username: str,
-        change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
-        ours_ok: Callable[[list[dict[str, Any]]], bool],
+        change: Callable[[list[dict[str, object]]], list[dict[str, object]] | None],
+        ours_ok: Callable[[list[dict[str, object]]], bool],
         *,
         enable: bool,
     ) -> Result[None, AivenError]:
@@ -113,8 +112,8 @@ class AivenOpenSearchAcl:
         project: str,
         service: str,
         username: str,
-        change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
-        ours_ok: Callable[[list[dict[str, Any]]], bool],
+        change: Callable[[list[dict[str, object]]], list[dict[str, object]] | None],
+        ours_ok: Callable[[list[dict[str, object]]], bool],
         enable: bool,
         deadline: float,
     ) -> Result[None, AivenError]:
@@ -200,7 +199,7 @@ class AivenOpenSearchAcl:
             )
         return Failure(last)
 
-    def _read_acl(self, project: str, service: str, deadline: float) -> Result[dict[str, Any], AivenError]:
+    def _read_acl(self, project: str, service: str, deadline: float) -> Result[dict[str, object], AivenError]:
         path = api_path(
             "/v1/project/{project}/service/{service}/opensearch/acl", project=project, service=service
         )
@@ -208,7 +207,7 @@ class AivenOpenSearchAcl:
             lambda b: self._t.decode("ServiceOpenSearchAclGet", lambda: _checked_acl_document(b))
         )
 
-    def _decode_entries(self, doc: Mapping[str, Any]) -> Result[list[dict[str, Any]], AivenError]:
+    def _decode_entries(self, doc: Mapping[str, object]) -> Result[list[dict[str, object]], AivenError]:
         return self._t.decode("ServiceOpenSearchAclGet", lambda: acl_entries(doc))
 
     def _acl_lock(self, project: str, service: str) -> threading.Lock:
@@ -216,7 +215,7 @@ class AivenOpenSearchAcl:
             return self._acl_locks.setdefault((project, service), threading.Lock())
 
 
-def _checked_acl_document(body: Any) -> dict[str, Any]:
+def _checked_acl_document(body: object) -> dict[str, object]:
     """The raw ACL document, after checking it parses (so later edits of it cannot fail)."""
     doc = acl_document(body)
     parse_acl_config(doc)

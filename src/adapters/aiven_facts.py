@@ -88,7 +88,7 @@ class AivenFacts:
 
         return self._services.get_or_load((project, service), load, ttl, *self._t.follower_wait(deadline))
 
-    def _service_from(self, project: str, body: Any) -> ServiceFacts:
+    def _service_from(self, project: str, body: object) -> ServiceFacts:
         # The service object carries the admin's credentials (users[], connection_info, URIs).
         self._t.secrets.add(*user_secrets(body))
         return parse_service(project, body)
@@ -103,7 +103,7 @@ class AivenFacts:
             lambda body: self._t.decode("ServiceList", lambda: self._services_from(project, body))
         )
 
-    def _services_from(self, project: str, body: Any) -> tuple[ServiceFacts, ...]:
+    def _services_from(self, project: str, body: object) -> tuple[ServiceFacts, ...]:
         items = body.get("services") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise WireError("services: expected a list")
@@ -153,7 +153,7 @@ class AivenFacts:
             self._services.invalidate((project, service))
 
 
-def _certificate(body: Any) -> str:
+def _certificate(body: object) -> str:
     cert = unwrap(body, "certificate")
     if not isinstance(cert, str) or not cert:
         raise WireError("certificate is not a string")

@@ -231,7 +231,7 @@ class AivenTransport:
         deadline: float,
         *,
         params: Mapping[str, str] | None = None,
-        body: Any = None,
+        body: object = None,
         idempotent: bool = True,
     ) -> Result[Any, AivenError]:
         """One logical request: budget, send, classify, retry. Returns the decoded JSON body

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aivenator.adapters.aiven_facts import AivenFacts
 from aivenator.adapters.aiven_transport import AivenTransport, api_path
 from aivenator.adapters.aiven_wire import (
@@ -154,7 +152,7 @@ class AivenUsers:
         access_control: ValkeyAccessControl | None,
         deadline: float,
     ) -> Result[ServiceUser, AivenError]:
-        body: dict[str, Any] = {"username": username}
+        body: dict[str, object] = {"username": username}
         if access_control is not None:
             body["access_control"] = access_control_body(access_control)
         path = api_path("/v1/project/{project}/service/{service}/user", project=project, service=service)
@@ -259,6 +257,6 @@ class AivenUsers:
         result = self._t.request("ServiceUserCredentialsModify", "PUT", path, deadline, body=body)
         return result.map(lambda _: None)
 
-    def _user_from(self, body: Any) -> ServiceUser:
+    def _user_from(self, body: object) -> ServiceUser:
         self._t.secrets.add(*user_secrets(body))
         return parse_user(body)

@@ -28,13 +28,13 @@ class WireError(ValueError):
     """A 2xx body that does not have the shape the contract promises. Never carries the body."""
 
 
-def _obj(value: Any, what: str) -> Mapping[str, Any]:
+def _obj(value: object, what: str) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise WireError(f"{what} is not an object")
     return value
 
 
-def _list(value: Any, what: str) -> Sequence[Any]:
+def _list(value: object, what: str) -> Sequence[Any]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -42,19 +42,19 @@ def _list(value: Any, what: str) -> Sequence[Any]:
     return value
 
 
-def _str(value: Any, what: str) -> str:
+def _str(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise WireError(f"{what} is not a string")
     return value
 
 
-def _opt_str(value: Any, what: str) -> str | None:
+def _opt_str(value: object, what: str) -> str | None:
     if value is None:
         return None
     return _str(value, what)
 
 
-def _time(value: Any, what: str) -> datetime | None:
+def _time(value: object, what: str) -> datetime | None:
     if value is None or value == "":
         return None
     text = _str(value, what)
@@ -64,7 +64,7 @@ def _time(value: Any, what: str) -> datetime | None:
         raise WireError(f"{what} is not an RFC 3339 time") from exc
 
 
-def unwrap(body: Any, key: str) -> Any:
+def unwrap(body: object, key: str) -> object:
     obj = _obj(body, "response body")
     if key not in obj:
         raise WireError(f"response body has no {key!r}")
@@ -84,7 +84,7 @@ _PURPOSES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _matches(component: Mapping[str, Any], name: str, usage: str) -> bool:
+def _matches(component: Mapping[str, object], name: str, usage: str) -> bool:
     if component.get("component") != name:
         return False
     # A component without `usage` is the primary one (older shapes omit it).
@@ -120,7 +120,7 @@ class UnsupportedServiceType(WireError):
     pass
 
 
-def parse_service(project: str, body: Any) -> ServiceFacts:
+def parse_service(project: str, body: object) -> ServiceFacts:
     svc = _obj(unwrap(body, "service"), "service")
     name = _str(svc.get("service_name"), "service_name")
     raw_type = _str(svc.get("service_type"), "service_type")
@@ -145,14 +145,14 @@ def parse_service(project: str, body: Any) -> ServiceFacts:
     )
 
 
-def user_secrets(body: Any) -> tuple[str, ...]:
+def user_secrets(body: object) -> tuple[str, ...]:
     """Every secret string in a service object or user object, for the redaction registry.
 
     Best effort and never raising: it runs on bodies that may not parse.
     """
     found: list[str] = []
 
-    def walk(value: Any, key: str = "") -> None:
+    def walk(value: object, key: str = "") -> None:
         if isinstance(value, Mapping):
             for k, v in value.items():
                 walk(v, str(k))
@@ -177,7 +177,7 @@ def user_secrets(body: Any) -> tuple[str, ...]:
 # --- Users -----------------------------------------------------------------------------------
 
 
-def _access_control(value: Any) -> ValkeyAccessControl | None:
+def _access_control(value: object) -> ValkeyAccessControl | None:
     if value is None:
         return None
     ac = _obj(value, "access_control")
@@ -196,7 +196,7 @@ def _access_control(value: Any) -> ValkeyAccessControl | None:
     )
 
 
-def parse_user(body: Any) -> ServiceUser:
+def parse_user(body: object) -> ServiceUser:
     user = _obj(unwrap(body, "user"), "user")
     password = user.get("password")
     return ServiceUser(
@@ -248,13 +248,13 @@ def credentials_complete(user: ServiceUser, service_type: ServiceType) -> bool:
 # --- OpenSearch ACL --------------------------------------------------------------------------
 
 
-def acl_document(body: Any) -> dict[str, Any]:
+def acl_document(body: object) -> dict[str, object]:
     """The raw `opensearch_acl_config` object (kept raw so fields we do not model survive a
     read-modify-write, e.g. the legacy `extendedAcl`)."""
     return dict(_obj(unwrap(body, "opensearch_acl_config"), "opensearch_acl_config"))
 
 
-def parse_acl_config(doc: Mapping[str, Any]) -> OpenSearchAclConfig:
+def parse_acl_config(doc: Mapping[str, object]) -> OpenSearchAclConfig:
     acls: list[OpenSearchAcl] = []
     for raw in _list(doc.get("acls"), "acls"):
         entry = _obj(raw, "acl")
@@ -276,11 +276,11 @@ def rules_body(rules: Sequence[OpenSearchRule]) -> list[dict[str, str]]:
     return [{"index": r.index, "permission": r.permission} for r in rules]
 
 
-def acl_entries(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+def acl_entries(doc: Mapping[str, object]) -> list[dict[str, object]]:
     return [dict(_obj(e, "acl")) for e in _list(doc.get("acls"), "acls")]
 
 
-def entry_rules(entry: Mapping[str, Any]) -> list[tuple[str, str]]:
+def entry_rules(entry: Mapping[str, object]) -> list[tuple[str, str]]:
     return [
         (str(_obj(r, "rule").get("index")), str(_obj(r, "rule").get("permission")))
         for r in _list(entry.get("rules"), "rules")

@@ -163,7 +163,7 @@ class KubernetesApi:
         status_patch: Mapping[str, Any],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
-        body: dict[str, Any] = {"status": dict(status_patch)}
+        body: dict[str, object] = {"status": dict(status_patch)}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         return self._json("PATCH", _app_path(namespace, name) + "/status", body, MERGE_PATCH)
@@ -385,7 +385,7 @@ class KubernetesApi:
             for key, value in (("uid", uid), ("resourceVersion", resource_version))
             if value is not None
         }
-        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        body: dict[str, object] = {"apiVersion": "v1", "kind": "DeleteOptions"}
         if preconditions:
             body["preconditions"] = preconditions
         return self._json("DELETE", path, body, JSON).map(lambda _: None)

@@ -32,7 +32,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch, returning a new value (inputs untouched)."""
     if not isinstance(patch, Mapping):
         return _copy(patch)
-    result: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
+    result: dict[str, object] = dict(target) if isinstance(target, Mapping) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -74,10 +74,10 @@ def format_micro_time(moment: datetime) -> str:
 
 
 def lease_body(lease: Lease) -> KubeObject:
-    metadata: dict[str, Any] = {"name": lease.name, "namespace": lease.namespace}
+    metadata: dict[str, object] = {"name": lease.name, "namespace": lease.namespace}
     if lease.resource_version:
         metadata["resourceVersion"] = lease.resource_version
-    spec: dict[str, Any] = {"leaseTransitions": lease.lease_transitions}
+    spec: dict[str, object] = {"leaseTransitions": lease.lease_transitions}
     if lease.holder_identity is not None:
         spec["holderIdentity"] = lease.holder_identity
     if lease.lease_duration_seconds is not None:

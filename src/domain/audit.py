@@ -452,10 +452,10 @@ def _camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def report_dict(report: AuditReport) -> dict[str, Any]:
+def report_dict(report: AuditReport) -> dict[str, object]:
     """The report as plain JSON-able data (for `-o json`)."""
 
-    def rows(items: Iterable[Any]) -> list[dict[str, Any]]:
+    def rows(items: Iterable[Any]) -> list[dict[str, object]]:
         out = []
         for item in items:
             row = {_camel(name): getattr(item, name) for name in item.__dataclass_fields__}

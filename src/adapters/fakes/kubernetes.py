@@ -800,7 +800,7 @@ def _as_watch_item(
     return None
 
 
-def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
+def _spec_of(obj: Mapping[str, Any]) -> dict[str, object]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 

@@ -26,7 +26,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -80,7 +79,7 @@ class Seed:
             projects.append(ProjectSeed(name=pname, services=services))
         return cls(projects=tuple(projects))
 
-    def to_mapping(self) -> dict[str, Any]:
+    def to_mapping(self) -> dict[str, object]:
         """The file form of this seed (round-trips through `from_mapping`)."""
         return {
             "projects": {
