@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pods-per-app", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the operator")
     args = parser.parse_args(argv)
+    # A SIGTERM ends the run through `finally`, so no apiserver, simulator or operator is left.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     OUT.mkdir(exist_ok=True)
     aivenator = str(Path(sys.executable).with_name("aivenator"))
     figures: dict[str, Any] = {"apps": args.apps, "pods": args.apps * args.pods_per_app}

@@ -17,6 +17,7 @@ from types import FrameType
 from aivenator.entrypoints import config as config_module
 from aivenator.entrypoints.container import build_container
 from aivenator.entrypoints.runtime.logging_setup import configure_logging, get_logger
+from aivenator.entrypoints.runtime.memory import limit_malloc_arenas
 from returns.result import Failure, Success
 
 
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         case Success(config):
             pass
+    limit_malloc_arenas()
     configure_logging(config.log_level, config.log_format, secrets=(config.aiven_token,))
     log = get_logger()
     if config_module.token_on_command_line(args):
