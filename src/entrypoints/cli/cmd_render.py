@@ -97,7 +97,7 @@ def _endpoint(raw: object, where: str, problems: list[str]) -> Endpoint | None:
     return Endpoint(host, port) if host is not None else None
 
 
-def _section(raw: Mapping[str, Any], key: str, kind: type, problems: list[str]) -> Any:
+def _section(raw: Mapping[str, object], key: str, kind: type, problems: list[str]) -> Any:
     """`raw[key]` if it is of `kind` (absent or null: empty), else a problem and empty."""
     value = raw.get(key)
     if value is None:

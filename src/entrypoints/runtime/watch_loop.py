@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from aivenator.domain.kubernetes_port import (
     KubeError,
@@ -37,7 +37,6 @@ T = TypeVar("T")
 Key = tuple[str, str]
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
 #: (change, old object or None, new object; for DELETED the last state)
-OnChange = Callable[[ChangeType, Any, Any], None]
 
 
 def object_key(obj: KubeObject) -> Key:
@@ -57,7 +56,7 @@ class Informer(Generic[T]):
         watcher: Callable[[str, float], Iterator[WatchItem[T]]],
         key: Callable[[T], Key],
         version: Callable[[T], str] | None = None,
-        on_change: OnChange | None = None,
+        on_change: Callable[[ChangeType, T | None, T], None] | None = None,
         watch_timeout: float = 300.0,
         on_restart: Callable[[str, str], None] | None = None,
     ) -> None:
@@ -77,7 +76,7 @@ class Informer(Generic[T]):
         self._synced = threading.Event()
         self.last_error: KubeError | None = None
 
-    def subscribe(self, on_change: OnChange) -> None:
+    def subscribe(self, on_change: Callable[[ChangeType, T | None, T], None]) -> None:
         """Who hears of changes (the operator subscribes to caches the composition root built)."""
         self._on_change = on_change
 
@@ -137,7 +136,7 @@ class Informer(Generic[T]):
             case Success(listed):
                 pass
         fresh = {self._key(item): item for item in listed.items}
-        changes: list[tuple[ChangeType, Any, Any]] = []
+        changes: list[tuple[ChangeType, T | None, T]] = []
         with self._lock:
             old = self._cache
             for key, item in fresh.items():
@@ -184,7 +183,7 @@ class Informer(Generic[T]):
             return bool(before != after)
         return self._version(before) != self._version(after) or self._version(after) == ""
 
-    def _apply(self, event: WatchEvent[T]) -> tuple[ChangeType, Any, Any] | None:
+    def _apply(self, event: WatchEvent[T]) -> tuple[ChangeType, T | None, T] | None:
         key = self._key(event.obj)
         with self._lock:
             before = self._cache.get(key)
@@ -259,7 +258,7 @@ class Informer(Generic[T]):
         if self._on_restart is not None:
             self._on_restart(self.name, reason)
 
-    def _emit(self, changes: list[tuple[ChangeType, Any, Any]]) -> None:
+    def _emit(self, changes: list[tuple[ChangeType, T | None, T]]) -> None:
         if self._on_change is None:
             return
         for change, old, new in changes:
