@@ -53,6 +53,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from returns.result import Failure, Result, Success
+from urllib3 import BaseHTTPResponse
 
 from .kubernetes_common import (
     add_finalizer,
@@ -106,7 +107,7 @@ class KubernetesApi:
         self._api = api_client
         self._timeout = request_timeout
         self._watches_lock = threading.Lock()
-        self._watches: set[Any] = set()
+        self._watches: set[BaseHTTPResponse] = set()
 
     @classmethod
     def from_kubeconfig(
@@ -326,10 +327,10 @@ class KubernetesApi:
         method: str,
         path: str,
         query: Mapping[str, str] | None = None,
-        body: Any = None,
+        body: object = None,
         content_type: str | None = None,
-        timeout: Any = None,
-    ) -> Any:
+        timeout: float | tuple[float, float] | None = None,
+    ) -> BaseHTTPResponse:
         """Send one request; returns the streaming urllib3 response. Raises transport errors."""
         headers = {"Accept": JSON}
         if content_type:
@@ -352,13 +353,14 @@ class KubernetesApi:
             post_params=post_params,
             _request_timeout=timeout if timeout is not None else self._timeout,
         )
-        return response.response
+        raw: BaseHTTPResponse = response.response  # the client's RESTResponse wraps urllib3's response
+        return raw
 
     def _json(
         self,
         method: str,
         path: str,
-        body: Any = None,
+        body: object = None,
         content_type: str | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Result[KubeObject, KubeError]:
@@ -515,7 +517,7 @@ def _selector(selector: LabelSelector) -> dict[str, str]:
     return {"labelSelector": selector_string(selector)} if selector else {}
 
 
-def _lines(response: Any) -> Iterator[bytes]:
+def _lines(response: BaseHTTPResponse) -> Iterator[bytes]:
     buffer = b""
     for chunk in response.stream(amt=None, decode_content=True):
         buffer += chunk
@@ -527,7 +529,7 @@ def _lines(response: Any) -> Iterator[bytes]:
         yield buffer
 
 
-def _shutdown(response: Any) -> None:
+def _shutdown(response: BaseHTTPResponse) -> None:
     # Best effort: the connection is being thrown away.
     with contextlib.suppress(Exception):
         response.shutdown()
