@@ -191,3 +191,29 @@ def test_as_a_process_a_closed_pipe_exits_quietly() -> None:
         os.close(write_end)
     assert done.returncode == 1
     assert done.stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        (b"\xff", "not UTF-8 text (offset 0)"),
+        (b"[1,2", "invalid YAML at line 1"),
+        (b"projects: 5", "'projects' must be a mapping"),
+        (b"x", "top level must be a mapping"),
+    ],
+)
+def test_fake_aiven_names_the_seed_file_and_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, complaint: str
+) -> None:
+    import argparse
+
+    from aivenator.entrypoints.cli import cmd_fake_aiven
+
+    seed = tmp_path / "seed.yaml"
+    seed.write_bytes(content)
+    parser = argparse.ArgumentParser()
+    cmd_fake_aiven.add_arguments(parser)
+    assert cmd_fake_aiven.run(parser.parse_args(["--seed", str(seed), "--port", "0"])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"aivenator fake-aiven: --seed {seed}: ") and complaint in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err

@@ -13,6 +13,7 @@ import threading
 from datetime import timedelta
 from types import FrameType
 
+import yaml
 from aivenator.adapters.fakes.aiven import DEFAULT_SEED, FakeAiven, Seed, load_seed, parse_rate_limit
 from aivenator.entrypoints.cli import argtypes
 
@@ -72,7 +73,7 @@ def build(args: argparse.Namespace) -> FakeAiven:
         value = getattr(args, name)
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"--{name.replace('_', '-')} must be between 0 and 1")
-    seed: Seed = load_seed(args.seed) if args.seed else DEFAULT_SEED
+    seed: Seed = _load_seed(args.seed) if args.seed else DEFAULT_SEED
     fake = FakeAiven(
         args.token,
         redact_by_default=args.redact,
@@ -102,6 +103,24 @@ def build(args: argparse.Namespace) -> FakeAiven:
     if args.user_lag > 0:
         fake.faults.user_lag(args.user_lag, path=args.path)
     return fake
+
+
+def _load_seed(path: str) -> Seed:
+    """The seed file, or a ValueError whose message names the file and what is wrong."""
+    try:
+        return load_seed(path)
+    except OSError as exc:
+        raise ValueError(f"--seed {path}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"--seed {path}: not UTF-8 text (offset {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"--seed {path}: invalid YAML{where}") from None
+    except ValueError as exc:  # JSON syntax and the seed's own checks
+        raise ValueError(f"--seed {path}: {' '.join(str(exc).split())}") from None
+    except (TypeError, AttributeError, KeyError):
+        raise ValueError(f"--seed {path}: not a seed (want projects: {{<project>: {{services: ...}}}})") from None
 
 
 def run(args: argparse.Namespace) -> int:
