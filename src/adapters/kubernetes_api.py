@@ -154,9 +154,6 @@ class KubernetesApi:
     ) -> Iterator[WatchItem[KubeObject]]:
         return self._watch(f"{APPLICATIONS}/aivenapplications", {}, resource_version, timeout_seconds, _same)
 
-    def get_application(self, namespace: str, name: str) -> Result[KubeObject, KubeError]:
-        return self._json("GET", _app_path(namespace, name))
-
     def patch_application_status(
         self,
         namespace: str,

@@ -68,9 +68,6 @@ class TimedKubernetes:
     ) -> Iterator[WatchItem[KubeObject]]:
         return self.inner.watch_applications(resource_version, timeout_seconds)
 
-    def get_application(self, namespace: str, name: str) -> Result[KubeObject, KubeError]:
-        return self._timed("AivenApplication_Get", lambda: self.inner.get_application(namespace, name))
-
     def patch_application_status(
         self,
         namespace: str,

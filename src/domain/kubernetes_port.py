@@ -251,8 +251,6 @@ class Applications(Protocol):
         self, resource_version: str, timeout_seconds: float
     ) -> Iterator[WatchItem[KubeObject]]: ...
 
-    def get_application(self, namespace: str, name: str) -> Result[KubeObject, KubeError]: ...
-
     def patch_application_status(
         self,
         namespace: str,

@@ -68,7 +68,10 @@ def namespace(admin: k8s.ApiClient) -> Iterator[str]:
     name = f"manifests-{uuid.uuid4().hex[:8]}"
     CoreV1Api(admin).create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
     yield name
-    # No namespace controller runs, so the namespace would stay Terminating; that is harmless.
+    # No namespace controller runs, so the namespace stays Terminating. Its AivenApplications go
+    # first: an operator of a later module (the e2e tier, which fails on any 403) would otherwise
+    # try to write their Secrets into a terminating namespace and be refused.
+    CustomObjectsApi(admin).delete_collection_namespaced_custom_object(GROUP, VERSION, name, PLURAL)
     CoreV1Api(admin).delete_namespace(name)
 
 

@@ -286,9 +286,6 @@ class FakeKubernetes:
     ) -> Iterator[WatchItem[KubeObject]]:
         return self._watch("AivenApplication", {}, resource_version, timeout_seconds, lambda o: o)
 
-    def get_application(self, namespace: str, name: str) -> Result[KubeObject, KubeError]:
-        return self._get("AivenApplication", namespace, name)
-
     def patch_application_status(
         self,
         namespace: str,
