@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from aivenator.domain.facts import (
     Endpoint,
@@ -34,7 +33,7 @@ def _obj(value: object, what: str) -> Mapping[str, object]:
     return value
 
 
-def _list(value: object, what: str) -> Sequence[Any]:
+def _list(value: object, what: str) -> Sequence[object]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -95,7 +94,7 @@ def _matches(component: Mapping[str, object], name: str, usage: str) -> bool:
     return not (name == "kafka" and component.get("kafka_authentication_method") not in (None, "certificate"))
 
 
-def pick_endpoints(components: Sequence[Any]) -> tuple[tuple[str, Endpoint], ...]:
+def pick_endpoints(components: Sequence[object]) -> tuple[tuple[str, Endpoint], ...]:
     """One endpoint per purpose: among matching components prefer route `dynamic`, else the first."""
     comps = [_obj(c, "component") for c in components]
     picked: list[tuple[str, Endpoint]] = []

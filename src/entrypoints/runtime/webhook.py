@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from aivenator.domain.conversion import ConversionError, review
 from structlog.typing import FilteringBoundLogger
@@ -148,7 +147,7 @@ class WebhookServer:
             def do_GET(self) -> None:
                 self._reply(404, {"error": "POST a ConversionReview to /convert"})
 
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
+            def _reply(self, status: int, body: dict[str, object]) -> None:
                 data = json.dumps(body, separators=(",", ":")).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aivenator.adapters.redaction import redact_text
 from aivenator.domain.actions import DeleteServiceUser
@@ -600,8 +599,8 @@ class Reconciler:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _status_body(status: AppStatus) -> dict[str, Any]:
-    body: dict[str, Any] = status_patch_body(status)["status"]
+def _status_body(status: AppStatus) -> dict[str, object]:
+    body: dict[str, object] = status_patch_body(status)["status"]
     return body
 
 
