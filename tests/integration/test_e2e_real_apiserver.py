@@ -379,7 +379,7 @@ def test_the_operator_gives_an_app_its_secrets_rotates_them_and_cleans_up(
     assert field_managers(app, "status") == {"aivenator"}, app["metadata"].get("managedFields")
     events = [
         e
-        for e in admin.sanitize_for_serialization(CoreV1Api(admin).list_namespaced_event(ns).items)  # type: ignore[no-untyped-call]
+        for e in admin.sanitize_for_serialization(CoreV1Api(admin).list_namespaced_event(ns).items)  # type: ignore[no-untyped-call]  # the ApiClient is unannotated
         if e.get("reportingComponent") == "aivenator"
     ]
     assert events and all(field_managers(e) == {"aivenator"} for e in events), events[:1]

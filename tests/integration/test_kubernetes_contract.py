@@ -883,4 +883,4 @@ def test_every_write_names_the_field_manager_aivenator(real_apiserver: RealApise
         port.delete_application(ns, "app1").unwrap()
     finally:
         port.close()
-        admin.api.close()  # type: ignore[no-untyped-call]
+        admin.api.close()  # type: ignore[no-untyped-call]  # the kubernetes ApiClient is unannotated

@@ -133,7 +133,7 @@ def test_unlimited_only_pauses() -> None:
 )
 def test_bad_tuning_is_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        AimdRate(**bad)  # type: ignore[arg-type]
+        AimdRate(**bad)  # type: ignore[arg-type]  # the dict's float values stand for each keyword's own type
 
 
 def test_paused_forever_is_representable() -> None:
