@@ -19,7 +19,7 @@ import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TypeAlias
 
 MASK = "[REDACTED]"
 
@@ -198,9 +198,13 @@ def _filtered(secrets: Iterable[str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+#: What `redact_value` returns: scalars kept, text redacted, containers rebuilt of the same.
+Redacted: TypeAlias = "bool | int | float | str | dict[object, Redacted] | list[Redacted] | None"
+
+
 def redact_value(
-    value: Any, known_secrets: Iterable[str] = (), *, registry: SecretRegistry | None = None
-) -> Any:
+    value: object, known_secrets: Iterable[str] = (), *, registry: SecretRegistry | None = None
+) -> Redacted:
     """Redact strings inside a value (str, bytes, mappings, sequences); others are rendered first.
 
     Non-container, non-scalar objects (exceptions, dataclasses) are turned into their `str` and
