@@ -16,6 +16,12 @@ from aivenator.domain.application import AivenApplication
 K = TypeVar("K")
 
 
+def is_expired(app: AivenApplication, now: datetime) -> bool:
+    """Whether `app` must be deleted now: its `expiresAt` is at or before `now` and it is not
+    already being deleted."""
+    return app.expires_at is not None and app.expires_at <= now and not app.deletion_requested
+
+
 def expired(apps: Iterable[AivenApplication], now: datetime) -> tuple[tuple[str, str], ...]:
     """(namespace, name) of every application whose `expiresAt` is at or before `now`, sorted.
 
@@ -25,7 +31,7 @@ def expired(apps: Iterable[AivenApplication], now: datetime) -> tuple[tuple[str,
         sorted(
             (app.namespace, app.name)
             for app in apps
-            if app.expires_at is not None and app.expires_at <= now and not app.deletion_requested
+            if is_expired(app, now)
         )
     )
 

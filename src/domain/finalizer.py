@@ -17,7 +17,9 @@ checked here before the shell may execute it. An action is refused (with a reaso
   must also be named `valkey-<namespace>-...`. OpenSearch services are either
   `opensearch-<namespace>-...` or, for legacy instances, any name: for those the object in the
   namespace is the only proof, exactly as when credentials were first handed out;
-- the project is not one the operator serves (when the shell says which ones those are).
+- the project is not one the operator serves (when the shell says which ones those are);
+- the user is still recorded by another live managed Secret (`aivenator.domain.ownership`):
+  deleting it would take the credentials of a Secret still in use.
 
 A refused action is reported, never executed; it does not keep the finalizer, so a forged
 annotation cannot block the Secret's deletion. A legitimate user left behind because its proof
@@ -44,6 +46,7 @@ from aivenator.domain.facts import (
 from aivenator.domain.janitor import SecretView
 from aivenator.domain.names import is_builtin, owner_matches
 from aivenator.domain.outcomes import backoff
+from aivenator.domain.ownership import UserKey
 from aivenator.domain.services import cleanup_actions
 from aivenator.domain.services.base import SecretMeta
 
@@ -57,6 +60,7 @@ class RefusalReason(StrEnum):
     FOREIGN_SERVICE = "foreign_service"
     SERVICE_NOT_PROVEN = "service_not_proven"
     PROJECT_NOT_ALLOWED = "project_not_allowed"
+    STILL_RECORDED = "still_recorded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +179,14 @@ def plan_finalizer(
     existing_objects: Collection[RequiredObject] = (),
     allowed_projects: Collection[str] | None = None,
     main_project: str | None = None,
+    recorded_elsewhere: Collection[UserKey] = (),
 ) -> FinalizerPlan:
     """The checked cleanup for a Secret being deleted.
 
     `existing_objects`: those of `required_objects(secret)` that exist (any state).
     `allowed_projects` / `main_project`: the operator's configuration; None skips that check.
+    `recorded_elsewhere`: users of this Secret that another live managed Secret also records
+    (`OwnershipIndex.recorded_elsewhere`): they stay.
     """
     if not secret.deletion_requested or not secret.has_finalizer:
         return FinalizerPlan((), (), False)
@@ -187,6 +194,12 @@ def plan_finalizer(
     refused: list[Refused] = []
     for action in requested_actions(secret):
         refusal = check_action(action, secret, existing_objects, allowed_projects, main_project)
+        if refusal is None and UserKey(action.project, action.service, action.username) in recorded_elsewhere:
+            refusal = Refused(
+                action,
+                RefusalReason.STILL_RECORDED,
+                f"user {action.username} on {action.service} is still recorded by another Secret",
+            )
         if refusal is None:
             allowed.append(action)
         else:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from aivenator.domain.application import Access
@@ -177,7 +177,7 @@ def username_candidates(
     return (primary, *variants)
 
 
-def first_free(candidates: Sequence[NameChoice], taken_by_others: Collection[str]) -> NameChoice | None:
+def first_free(candidates: Sequence[NameChoice], taken_by_others: Container[str]) -> NameChoice | None:
     """The first candidate whose name no other application uses; None when all are taken."""
     return next((c for c in candidates if c.name not in taken_by_others), None)
 

@@ -25,13 +25,7 @@ from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.finalizer import requested_actions
 from aivenator.domain.janitor import SecretView
 from aivenator.domain.names import is_builtin, matches_our_scheme
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class UserKey:
-    project: str
-    service: str
-    username: str
+from aivenator.domain.ownership import UserKey as UserKey
 
 
 class SpareReason(StrEnum):

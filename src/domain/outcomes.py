@@ -33,6 +33,8 @@ BACKOFF_CAP_SECONDS = 300.0
 WAIT_SECONDS = 30.0
 #: Authorization failures are an operator misconfiguration: retry, but slowly.
 FORBIDDEN_RETRY_SECONDS = 600.0
+#: A write the API server rejected (admission, quota): retry, slowly.
+REJECTED_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,20 +98,29 @@ def outcome_for_kube_error(error: KubeError, attempt: int = 0, what: str = "") -
 
     Conflicts (stale resourceVersion, a precondition that no longer holds, someone else created
     the object first) mean "read again and decide again": retry at once-ish. A missing object is
-    waited for (`what` names it). Forbidden is an RBAC misconfiguration: retry slowly.
+    waited for (`what` names it). Forbidden is an RBAC misconfiguration: retry slowly. A write the
+    API server rejects is retried slowly too, never dropped: what we write is derived from valid
+    input, so a rejection comes from outside (an admission webhook, a quota) and can go away,
+    and a dropped Secret finalizer would be stuck for good.
     """
+    about = f"{what}: " if what else ""
     match error:
         case KubeConflict() | KubeAlreadyExists() | KubeGone():
-            return Retry(min(backoff(attempt, base=0.5), 10.0), f"stale read, decide again: {error.message}")
+            return Retry(
+                min(backoff(attempt, base=0.5), 10.0), f"{about}stale read, decide again: {error.message}"
+            )
         case KubeUnavailable(retry_after=retry_after):
             delay = backoff(attempt) if retry_after is None else max(retry_after, backoff(attempt))
-            return Retry(delay, f"Kubernetes API unavailable: {error.message}")
+            return Retry(delay, f"{about}Kubernetes API unavailable: {error.message}")
         case KubeNotFound():
             return WaitFor(what or f"Kubernetes object: {error.message}")
         case KubeForbidden():
-            return Retry(FORBIDDEN_RETRY_SECONDS, f"forbidden by RBAC: {error.message}")
+            return Retry(FORBIDDEN_RETRY_SECONDS, f"{about}forbidden by RBAC: {error.message}")
         case KubeInvalid():
-            return Invalid(f"Kubernetes rejected the request: {error.message}")
+            return Retry(
+                max(REJECTED_RETRY_SECONDS, backoff(attempt)),
+                f"{about}Kubernetes rejected the request: {error.message}",
+            )
 
 
 def _urgency(outcome: Outcome) -> tuple[int, float]:

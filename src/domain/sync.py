@@ -228,6 +228,8 @@ VALKEY_READY_PREFIX = "ValkeyReady-"
 VALKEY_READY = "ValkeyReady"
 NAME_FALLBACK = "NameFallback"
 CERTIFICATE_RENEWAL = "CertificateRenewal"
+#: A section names a Secret that is not this application's (another app's, or unmanaged).
+SECRET_CONFLICT = "SecretConflict"
 
 _FIXED_TYPES = frozenset(
     {
@@ -242,6 +244,7 @@ _FIXED_TYPES = frozenset(
         VALKEY_READY,
         NAME_FALLBACK,
         CERTIFICATE_RENEWAL,
+        SECRET_CONFLICT,
     }
 )
 
@@ -273,6 +276,7 @@ class ServiceState(StrEnum):
     LOCAL_FAILURE = "LocalFailure"
     WAITING = "Waiting"
     INVALID = "InvalidSpec"
+    SECRET_CONFLICT = "SecretConflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,6 +526,7 @@ def compute_status(
     aiven = [r for r in results if r.state in (ServiceState.AIVEN_FAILURE, ServiceState.WAITING)]
     local = [r for r in results if r.state is ServiceState.LOCAL_FAILURE]
     invalid = [r for r in results if r.state is ServiceState.INVALID]
+    conflicts = [r for r in results if r.state is ServiceState.SECRET_CONFLICT]
 
     def summary(rs: Sequence[ServiceResult]) -> str:
         return _join(f"{r.label}: {r.message or r.state}" for r in rs)
@@ -534,6 +539,8 @@ def compute_status(
     ]
     if invalid:
         desired.append(_Desired(INVALID_SPEC, True, INVALID_SPEC, summary(invalid)))
+    if conflicts:
+        desired.append(_Desired(SECRET_CONFLICT, True, SECRET_CONFLICT, summary(conflicts)))
     if app.deprecated_secret_name:
         desired.append(
             _Desired(
@@ -623,7 +630,7 @@ def transitions(old: AppStatus | None, new: AppStatus) -> tuple[Transition, ...]
 
 
 #: Conditions that are bad news when True (all others are bad news when False).
-_BAD_WHEN_TRUE = frozenset({AIVEN_FAILURE, LOCAL_FAILURE, INVALID_SPEC})
+_BAD_WHEN_TRUE = frozenset({AIVEN_FAILURE, LOCAL_FAILURE, INVALID_SPEC, SECRET_CONFLICT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,3 +676,19 @@ def status_events(old: AppStatus | None, new: AppStatus) -> tuple[StatusEvent, .
         truncate(f"{len(rest)} more condition changes: {reasons}", MAX_EVENT_MESSAGE),
     )
     return (*kept, summary)
+
+
+def cert_renewed(
+    held_not_after: datetime | None,
+    issued_not_after: datetime | None,
+    now: datetime,
+    renewal_window: timedelta,
+) -> bool:
+    """Did this pass renew a Kafka certificate? The Secret held one inside its renewal window
+    (`held_not_after`) and Aiven now issues a different one (`issued_not_after`)."""
+    return (
+        held_not_after is not None
+        and held_not_after - renewal_window <= now
+        and issued_not_after is not None
+        and issued_not_after != held_not_after
+    )

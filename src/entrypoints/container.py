@@ -211,7 +211,7 @@ class Container(containers.DeclarativeContainer):
         may_mutate=may_mutate,
         log=log,
         new_password=new_password,
-        all_secrets=caches.provided.secrets.items,
+        ownership=caches.provided.ownership,
         monotonic=monotonic,
         certs=caches.provided.certs,
     )
@@ -228,6 +228,7 @@ class Container(containers.DeclarativeContainer):
         main_project=settings.provided.main_project,
         max_attempts=settings.provided.max_finalizer_attempts,
         client_attempts=aiven.provided.retry_policy.attempts,
+        ownership=caches.provided.ownership,
     )
     janitor = providers.Singleton(
         JanitorRunner,

@@ -277,3 +277,55 @@ def section_inputs(draw: st.DrawFn, app: AivenApplication) -> tuple[SectionInput
 foreign_keys = st.from_regex(r"\A(example\.com/)?[a-z][a-z0-9-]{0,15}\Z").filter(
     lambda k: k not in {"app", "team", "type"}
 )
+
+
+# --- managed Secrets and their watch events (ownership index) ------------------------------------
+
+SECRET_NAMESPACES = ("team-a", "team-b")
+SECRET_NAMES = ("good-kafka", "db-creds", "search", "cache")
+SECRET_APPS = ("good", "collide", "")
+KAFKA_USERS = ("a_good_00000000_AAA", "a_good_00000000_BBB", "b_collide_11111111_CCC")
+
+
+@st.composite
+def raw_secrets(draw: st.DrawFn) -> dict[str, Any]:
+    """A Secret in API shape from a small universe (so keys and users collide often): managed
+    or not, any of a few apps, recording zero to two Kafka users, sometimes being deleted."""
+    from aivenator.domain import labels as L
+
+    namespace = draw(st.sampled_from(SECRET_NAMESPACES))
+    name = draw(st.sampled_from(SECRET_NAMES))
+    managed = draw(st.booleans())
+    app = draw(st.sampled_from(SECRET_APPS))
+    labels: dict[str, str] = {}
+    if app:
+        labels[L.APP_LABEL] = app
+    if managed:
+        labels[L.TYPE_LABEL] = L.TYPE_VALUE
+    if draw(st.booleans()):
+        labels[L.TEAM_LABEL] = draw(st.sampled_from(SECRET_NAMESPACES))
+    annotations: dict[str, str] = {}
+    if draw(st.booleans()):
+        annotations[L.KAFKA_SERVICE_USER] = draw(st.sampled_from(KAFKA_USERS))
+        annotations[L.KAFKA_POOL] = draw(st.sampled_from(sorted(ALLOWED_PROJECTS)))
+        if draw(st.booleans()):  # Go-written Secrets lack the service name
+            annotations[L.KAFKA_SERVICE_NAME] = "kafka"
+    meta: dict[str, Any] = {
+        "namespace": namespace,
+        "name": name,
+        "labels": labels,
+        "annotations": annotations,
+        "finalizers": [L.FINALIZER] if draw(st.booleans()) else [],
+    }
+    if draw(st.integers(0, 4)) == 0:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": {}}
+
+
+#: ("put", secret) for an add or update, ("delete", (namespace, name)) for a deletion.
+secret_events = st.one_of(
+    st.tuples(st.just("put"), raw_secrets()),
+    st.tuples(
+        st.just("delete"), st.tuples(st.sampled_from(SECRET_NAMESPACES), st.sampled_from(SECRET_NAMES))
+    ),
+)

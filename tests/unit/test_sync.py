@@ -560,12 +560,16 @@ def test_kubernetes_errors_map_to_queue_outcomes() -> None:
     assert outcome_for_kube_error(KubeUnavailable("429", retry_after=7.0)) == Retry(
         7.0, "Kubernetes API unavailable: 429"
     )
+    named = outcome_for_kube_error(KubeConflict("changed"), what="Secret s")
+    assert isinstance(named, Retry) and named.reason.startswith("Secret s: ")
     assert outcome_for_kube_error(KubeNotFound("namespace gone"), what="namespace team-a") == WaitFor(
         "namespace team-a"
     )
     forbidden = outcome_for_kube_error(KubeForbidden("cannot patch secrets"))
     assert isinstance(forbidden, Retry) and forbidden.after >= 600
-    assert isinstance(outcome_for_kube_error(KubeInvalid("bad label")), Invalid)
+    # A rejected write is retried slowly, never dropped (a dropped finalizer would be stuck).
+    rejected = outcome_for_kube_error(KubeInvalid("bad label"), attempt=0)
+    assert isinstance(rejected, Retry) and rejected.after >= 60
 
 
 def test_a_protected_expiring_application_with_fractional_seconds_is_not_drift() -> None:

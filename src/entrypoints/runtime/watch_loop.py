@@ -59,6 +59,9 @@ class Informer(Generic[T]):
         on_change: Callable[[ChangeType, T | None, T], None] | None = None,
         watch_timeout: float = 300.0,
         on_restart: Callable[[str, str], None] | None = None,
+        #: (old object or None, new object or None) for every change of the cache itself, called
+        #: under the cache lock, so an index kept from it always equals a function of the cache.
+        on_store: Callable[[T | None, T | None], None] | None = None,
     ) -> None:
         self.name = name
         self._lister = lister
@@ -68,6 +71,7 @@ class Informer(Generic[T]):
         self._on_change = on_change
         self._watch_timeout = watch_timeout
         self._on_restart = on_restart
+        self._on_store = on_store
         self._lock = threading.Lock()
         self._cache: dict[Key, T] = {}
         self._per_namespace: dict[str, int] = {}
@@ -149,6 +153,8 @@ class Informer(Generic[T]):
                 if key not in fresh:
                     changes.append(("DELETED", item, item))
             self._cache = fresh
+            for change, before, after in changes:
+                self._stored(before, None if change == "DELETED" else after)
             self._per_namespace = {}
             for key in fresh:
                 self._counted_locked(key, 1)
@@ -170,6 +176,11 @@ class Informer(Generic[T]):
             if before is None:
                 self._counted_locked(key, 1)
             self._cache[key] = obj
+            self._stored(before, obj)
+
+    def _stored(self, before: T | None, after: T | None) -> None:
+        if self._on_store is not None:
+            self._on_store(before, after)
 
     def _older(self, candidate: T, current: T) -> bool:
         """Whether `candidate` is an older version than `current` (numeric resourceVersions)."""
@@ -196,10 +207,12 @@ class Informer(Generic[T]):
                     return None
                 del self._cache[key]
                 self._counted_locked(key, -1)
+                self._stored(before, None)
                 return ("DELETED", before, event.obj)
             if before is None:
                 self._counted_locked(key, 1)
             self._cache[key] = event.obj
+            self._stored(before, event.obj)
         if before is None:
             return ("ADDED", None, event.obj)
         if not self._changed(before, event.obj):

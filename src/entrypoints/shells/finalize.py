@@ -24,14 +24,15 @@ from aivenator.domain.finalizer import (
     cleanup_passes,
     decide_after_cleanup,
     plan_finalizer,
+    requested_actions,
     required_objects,
 )
 from aivenator.domain.janitor import secret_view
 from aivenator.domain.kubernetes_port import KubeError, KubeNotFound, KubeObject, KubernetesPort, ObjectRef
-from aivenator.domain.outcomes import Done, Outcome, Retry
+from aivenator.domain.outcomes import Done, Outcome, Retry, outcome_for_kube_error
+from aivenator.domain.ownership import OwnershipIndex, UserKey
 from aivenator.domain.ports import AivenPort
 from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
-from aivenator.entrypoints.shells.reconcile import kube_outcome
 from returns.result import Failure, Success
 from structlog.typing import FilteringBoundLogger
 
@@ -58,6 +59,7 @@ class Finalizer:
         main_project: str | None = None,
         max_attempts: int = 8,
         client_attempts: int = 1,
+        ownership: OwnershipIndex | None = None,
     ) -> None:
         """`max_attempts`: the configured limit of passes; `client_attempts`: requests the Aiven
         client may send per call (its retries). The passes actually allowed keep one stuck cycle
@@ -72,6 +74,7 @@ class Finalizer:
         self._allowed = allowed_projects
         self._main_project = main_project
         self._max_attempts = cleanup_passes(client_attempts, max_attempts)
+        self._ownership = ownership if ownership is not None else OwnershipIndex()
         self._lock = threading.Lock()
         self._stuck: set[tuple[str, str]] = set()
 
@@ -99,8 +102,15 @@ class Finalizer:
                 case Success(_):
                     existing.append(required)
                 case Failure(kerr):
-                    return FinalizeResult(kube_outcome(kerr, attempt, f"{required.kind} {required.name}"))
-        plan = plan_finalizer(secret, existing, self._allowed, self._main_project)
+                    return FinalizeResult(outcome_for_kube_error(kerr, attempt, f"{required.kind} {required.name}"))
+        shared = frozenset(
+            key
+            for action in requested_actions(secret)
+            if self._ownership.recorded_elsewhere(
+                key := UserKey(action.project, action.service, action.username), (namespace, name)
+            )
+        )
+        plan = plan_finalizer(secret, existing, self._allowed, self._main_project, shared)
         ref = ObjectRef("v1", "Secret", namespace, name, secret.uid)
         for refusal in plan.refused:
             log.warning(
@@ -141,7 +151,7 @@ class Finalizer:
                 if isinstance(removed, Failure) and not isinstance(removed.failure(), KubeNotFound):
                     failed: KubeError = removed.failure()
                     return FinalizeResult(
-                        kube_outcome(failed, attempt, f"finalizer of Secret {name}"), deleted
+                        outcome_for_kube_error(failed, attempt, f"finalizer of Secret {name}"), deleted
                     )
                 self._unstick(namespace, name)
                 self._metrics.kubernetes_resources_written.labels(

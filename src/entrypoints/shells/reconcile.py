@@ -8,11 +8,15 @@ Order of a pass (product spec sections 2-5):
 3. `aivenator.domain.sync.needs_sync` over the cached Secrets (metadata and key names only) and the cached
    certificates' expiry: in the steady state the pass ends here, with no Aiven request and no
    Kubernetes write;
-4. otherwise every service section independently: required `aiven.io` object RUNNING in the
-   app's own namespace, service facts, ensure user (Valkey access control corrected by the
+4. otherwise every service section independently: may this app write the section's Secret
+   (`aivenator.domain.ownership.write_verdict`: another app's or an unmanaged Secret is refused
+   with a `SecretConflict`, one being deleted is waited for; neither gets an Aiven user), required
+   `aiven.io` object RUNNING in the app's own namespace, service facts, ensure user (Valkey access control corrected by the
    adapter), OpenSearch ACL, render + diff + create/patch the Secret with a resourceVersion
    precondition. A failing section does not stop the others;
-5. compute the status; patch it only when it changed; events only for condition transitions.
+5. compute the status; patch it only when it changed (`sync.status_changed`); a failed status
+   write is retried like any other failed write; events (`sync.status_events`) only for condition
+   transitions, and only once the status has landed.
 
 Every mutation first asks `may_mutate()` (leader election): a replica that lost the Lease stops
 mid-pass without writing.
@@ -27,25 +31,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aivenator.adapters.redaction import redact_text
-from aivenator.domain.actions import DeleteServiceUser
 from aivenator.domain.application import AivenApplication
-from aivenator.domain.expiry import next_wakeup
+from aivenator.domain.expiry import is_expired, next_wakeup
 from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, ServiceType, ServiceUser
 from aivenator.domain.janitor import SecretView, secret_view
 from aivenator.domain.kubernetes_port import (
     KubeAlreadyExists,
     KubeConflict,
     KubeError,
-    KubeForbidden,
-    KubeInvalid,
     KubeNotFound,
     KubeObject,
     KubernetesPort,
-    KubeUnavailable,
     ObjectMeta,
     ObjectRef,
 )
-from aivenator.domain.names import NameChoice, count_by_convention
+from aivenator.domain.names import count_by_convention, first_free, username_candidates
 from aivenator.domain.outcomes import (
     Done,
     Invalid,
@@ -55,19 +55,32 @@ from aivenator.domain.outcomes import (
     backoff,
     combine,
     outcome_for_aiven_error,
+    outcome_for_kube_error,
+)
+from aivenator.domain.ownership import (
+    CONFLICT_RECHECK_SECONDS,
+    TERMINATING_RECHECK_SECONDS,
+    OwnershipIndex,
+    SecretRecord,
+    WriteVerdict,
+    secret_record,
+    write_verdict,
 )
 from aivenator.domain.parse import parse_application
 from aivenator.domain.ports import AivenPort
 from aivenator.domain.secrets import Create, SectionInput, Unchanged, Update, diff, render_secret
-from aivenator.domain.services import all_sections, cleanup_actions
-from aivenator.domain.services.base import SecretMeta, Section, ServiceConfig, ServiceHandler
+from aivenator.domain.service_choice import LookUp, Use, gate_on_object, gate_on_service, no_usable_service
+from aivenator.domain.services import all_sections
+from aivenator.domain.services.base import Section, ServiceConfig, ServiceHandler
 from aivenator.domain.sync import (
     AppStatus,
     ServiceResult,
     ServiceState,
+    cert_renewed,
     compute_invalid_status,
     compute_status,
     needs_sync,
+    status_changed,
     status_events,
     status_from_dict,
     status_patch_body,
@@ -75,7 +88,7 @@ from aivenator.domain.sync import (
 from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.shells.certs import CertCache, is_slim
 from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 from structlog.typing import FilteringBoundLogger
 
 API_VERSION = "aiven.nais.io/v1"
@@ -114,22 +127,6 @@ class _SectionDone:
     outcome: Outcome
 
 
-def kube_outcome(error: KubeError, attempt: int, what: str) -> Outcome:
-    """What to do after a Kubernetes error (classified once by the adapter)."""
-    match error:
-        case KubeConflict() | KubeAlreadyExists():
-            return Retry(min(backoff(attempt, base=0.2), 5.0), f"conflict writing {what}; read again")
-        case KubeUnavailable(retry_after=retry_after):
-            delay = backoff(attempt) if retry_after is None else max(retry_after, backoff(attempt))
-            return Retry(delay, f"Kubernetes unavailable: {what}")
-        case KubeForbidden():
-            return Retry(600.0, f"forbidden: {what}")
-        case KubeInvalid(message=message):
-            return Retry(max(60.0, backoff(attempt)), f"rejected by Kubernetes: {what}: {message}")
-        case _:
-            return Retry(backoff(attempt), f"Kubernetes error on {what}: {type(error).__name__}")
-
-
 class Reconciler:
     def __init__(
         self,
@@ -147,8 +144,8 @@ class Reconciler:
         log: FilteringBoundLogger,
         new_password: Callable[[], str] = lambda: _secrets.token_urlsafe(24),
         certs: CertCache | None = None,
-        all_secrets: Callable[[], list[KubeObject]] = list,
         monotonic: Callable[[], float] = time.monotonic,
+        ownership: OwnershipIndex | None = None,
     ) -> None:
         self._kube = kube
         self._aiven = aiven
@@ -164,8 +161,9 @@ class Reconciler:
         self._log = log
         self._new_password = new_password
         self._certs = certs if certs is not None else CertCache()
-        self._all_secrets = all_secrets
         self._monotonic = monotonic
+        #: Ownership of the managed Secrets, kept from the Secret watch (never scanned per pass).
+        self._ownership = ownership if ownership is not None else OwnershipIndex()
         self._allowed = frozenset(config.projects)
         self._service_config = ServiceConfig(main_project=config.main_project)
         self._window = timedelta(seconds=config.cert_renewal_window)
@@ -197,15 +195,16 @@ class Reconciler:
                 problems = tuple(f"{p.field}: {p.message}" for p in invalid.problems)
                 gen = meta.generation or 0
                 status = compute_invalid_status(gen, problems, now, previous)
-                writes = self._write_status(raw, previous, status, log)
+                writes, failed = self._write_status(raw, previous, status, attempt, log)
                 log.warning("aiven_application_invalid", problems=list(problems))
                 self._metrics.applications_processed.labels(synchronization_state="RolloutFailed").inc()
-                return ReconcileResult(Invalid("; ".join(problems)), writes=writes)
+                # Only a spec edit helps, but the status saying so must land first.
+                return ReconcileResult(failed or Invalid("; ".join(problems)), writes=writes)
             case Success(parsed):
                 app = parsed.app
         if app.deletion_requested:
             return ReconcileResult(Done())
-        if app.expires_at is not None and app.expires_at <= now:
+        if is_expired(app, now):
             return self._delete_expired(app, log)
 
         secret_views, cert_expiry = self._cached_secrets(app)
@@ -229,7 +228,10 @@ class Reconciler:
             results.append(done.result)
             run.outcomes.append(done.outcome)
         status = compute_status(app, results, now, previous)
-        run.writes += self._write_status(raw, previous, status, log)
+        written, failed = self._write_status(raw, previous, status, attempt, log)
+        run.writes += written
+        if failed is not None:
+            run.outcomes.append(failed)
         state = status.synchronization_state or "Unknown"
         self._metrics.applications_processed.labels(synchronization_state=state).inc()
         outcome = combine(run.outcomes)
@@ -306,6 +308,17 @@ class Reconciler:
                 state = ServiceState.WAITING
             return fail(state, outcome, f"{what}: {error.message}")
 
+        verdict = self._verdict(app, section)
+        match verdict:
+            case Failure(kerr):
+                return fail(
+                    ServiceState.LOCAL_FAILURE,
+                    outcome_for_kube_error(kerr, attempt, f"Secret {section.secret_name}"),
+                    f"reading Secret {section.secret_name}: {type(kerr).__name__}",
+                )
+            case Success(WriteVerdict(may_write=False) as refused):
+                return self._refuse(app, section, refused, log)
+
         target = handler.target(app, section, self._service_config)
         facts: ServiceFacts | None = None
         waiting: list[str] = []
@@ -316,44 +329,44 @@ class Reconciler:
                     case Failure(kerr):
                         return fail(
                             ServiceState.LOCAL_FAILURE,
-                            kube_outcome(kerr, attempt, required.kind),
+                            outcome_for_kube_error(kerr, attempt, required.kind),
                             f"reading {required.kind} {required.name}: {type(kerr).__name__}",
                         )
-                    case Success(None):
-                        continue
-                    case Success(state) if state != "RUNNING":
-                        waiting.append(
-                            f"{required.kind} {required.name} in namespace {app.namespace} is {state or 'not reporting a state'}"
-                        )
-                        continue
+                    case Success(object_state):
+                        gate = gate_on_object(candidate, app.namespace, object_state)
+                        if not isinstance(gate, LookUp):
+                            waiting.extend([gate.waiting] if gate.waiting else [])
+                            continue
             with self._observer.context(target.project, candidate.service):
                 got = self._aiven.service(target.project, candidate.service)
             match got:
                 case Failure(NotFound()):
-                    continue
+                    found: ServiceFacts | None = None
                 case Failure(error):
                     return aiven_fail(error, f"service {candidate.service} in project {target.project}")
                 case Success(found):
-                    if not found.usable:
-                        waiting.append(f"Aiven service {found.name} is {found.state}")
-                        continue
-                    facts = found
-                    break
+                    pass
+            chosen = gate_on_service(found)
+            if isinstance(chosen, Use):
+                facts = chosen.facts
+                break
+            waiting.extend([chosen.waiting] if chosen.waiting else [])
         if facts is None:
-            if waiting:
-                what = "; ".join(waiting)
-            else:
-                names = ", ".join(c.service for c in target.candidates)
-                kinds = {c.required_object.kind for c in target.candidates if c.required_object is not None}
-                where = f" ({'/'.join(sorted(kinds))} object in namespace {app.namespace})" if kinds else ""
-                what = f"no usable {stype} service {names} in project {target.project}{where}"
+            what = no_usable_service(target, app.namespace, waiting)
             return _SectionDone(ServiceResult(stype, ServiceState.WAITING, instance, what), WaitFor(what))
         for convention, count in count_by_convention(facts.usernames).items():
             self._metrics.service_users_count.labels(
                 pool=facts.project, service=facts.name, username_convention=convention
             ).set(count)
 
-        choice = self._choose_username(app, handler, section, facts)
+        choice = first_free(
+            username_candidates(
+                stype, app.namespace, app.name, app.generation, section.access, _NAME_ALTERNATIVES
+            ),
+            self._ownership.taken_by_others(
+                facts.project, facts.name, (app.namespace, section.secret_name)
+            ),
+        )
         if choice is None:
             message = f"every candidate user name on {facts.name} belongs to another application"
             return fail(ServiceState.LOCAL_FAILURE, Retry(max(300.0, backoff(attempt)), message), message)
@@ -397,12 +410,8 @@ class Reconciler:
         )
         if written is not None:
             return written
-        renewed = (
-            stype is ServiceType.KAFKA
-            and section.secret_name in cert_expiry
-            and cert_expiry[section.secret_name] - self._window <= now
-            and user.cert_not_valid_after is not None
-            and user.cert_not_valid_after != cert_expiry[section.secret_name]
+        renewed = stype is ServiceType.KAFKA and cert_renewed(
+            cert_expiry.get(section.secret_name), _cert_expiry_of(user), now, self._window
         )
         return _SectionDone(
             ServiceResult(
@@ -417,46 +426,45 @@ class Reconciler:
             Done(),
         )
 
-    def _choose_username(
-        self, app: AivenApplication, handler: ServiceHandler, section: Section, facts: ServiceFacts
-    ) -> NameChoice | None:
-        """The compatible name, or the first collision variant no other application's Secret
-        records for this service. Ownership comes from the managed Secrets (the record of who
-        got which user), not from Aiven: a user this app created in a pass that failed before
-        writing its Secret is still this app's, and is adopted rather than orphaned."""
-        primary = handler.username(app, section)
-        taken = self._taken_by_others(app, section.secret_name, facts.project, facts.name)
-        if primary.name not in taken:
-            return primary
-        for alternative in range(1, _NAME_ALTERNATIVES + 1):
-            variant = handler.username(app, section, alternative)
-            if variant.name not in taken:
-                reason = f"user name {primary.name} belongs to another application; using alternative {alternative}"
-                return NameChoice(variant.name, False, reason)
-        return None
+    def _verdict(self, app: AivenApplication, section: Section) -> Result[WriteVerdict, KubeError]:
+        """May this app write the section's Secret? Managed Secrets are answered by the index;
+        one it does not hold may still exist unmanaged (only managed Secrets are watched), so
+        that is asked of the API server: one read, only while the Secret is not ours."""
+        record = self._ownership.record(app.namespace, section.secret_name)
+        if record is None:
+            match self._kube.get_secret(app.namespace, section.secret_name):
+                case Success(found):
+                    record = secret_record(found)
+                case Failure(KubeNotFound()):
+                    pass
+                case Failure(kerr):
+                    return Failure(kerr)
+        return Success(self._judge(app, section, record))
 
-    def _taken_by_others(
-        self, app: AivenApplication, secret_name: str, project: str, service: str
-    ) -> frozenset[str]:
-        """Users any managed Secret other than this section's own records. Other Secrets of the
-        same application count too: a re-created application starts again at generation 1 and
-        would otherwise share its predecessor's user with a Secret that was kept (protected or
-        in use), whose deletion would then delete the user the new Secret relies on."""
-        taken: set[str] = set()
-        for raw in self._all_secrets():
-            meta = ObjectMeta(raw)
-            if (meta.namespace, meta.name) == (
-                app.namespace,
-                secret_name,
-            ):
-                continue
-            for action in cleanup_actions(SecretMeta.from_raw(raw)):
-                if isinstance(action, DeleteServiceUser) and (action.project, action.service) == (
-                    project,
-                    service,
-                ):
-                    taken.add(action.username)
-        return frozenset(taken)
+    def _judge(self, app: AivenApplication, section: Section, record: SecretRecord | None) -> WriteVerdict:
+        owner = record.app if record is not None else ""
+        owner_exists = not owner or owner == app.name or self._get_app(app.namespace, owner) is not None
+        return write_verdict(app.namespace, app.name, section.secret_name, record, owner_exists)
+
+    def _refuse(
+        self, app: AivenApplication, section: Section, verdict: WriteVerdict, log: FilteringBoundLogger
+    ) -> _SectionDone:
+        """A section whose Secret is not ours to write: no Aiven user, no write. A conflict is
+        reported (condition + Warning event via the status) and rechecked; a Secret being
+        deleted is waited for and then created afresh."""
+        stype, instance = section.service_type, section.instance
+        message = verdict.message
+        if verdict.conflict:
+            log.warning("secret_conflict", owner=verdict.owner, verdict=str(verdict.kind))
+            return _SectionDone(
+                ServiceResult(stype, ServiceState.SECRET_CONFLICT, instance, message),
+                WaitFor(message, after=CONFLICT_RECHECK_SECONDS),
+            )
+        log.info("secret_terminating_wait")
+        return _SectionDone(
+            ServiceResult(stype, ServiceState.WAITING, instance, message),
+            WaitFor(message, after=TERMINATING_RECHECK_SECONDS),
+        )
 
     def _write_secret(
         self,
@@ -505,10 +513,13 @@ class Reconciler:
                             self._wrote(run, obj, "created", log)
                             return None
                         case Failure(KubeAlreadyExists()):
-                            # Not in our cache (for example not yet labelled as ours): read it
-                            # and merge our keys into it on the second round.
+                            # Created meanwhile by someone else: read it, and write into it on
+                            # the second round only if it is ours to write.
                             match self._kube.get_secret(app.namespace, section.secret_name):
                                 case Success(found):
+                                    verdict = self._judge(app, section, secret_record(found))
+                                    if not verdict.may_write:
+                                        return self._refuse(app, section, verdict, log)
                                     existing = found
                                     continue
                                 case Failure(kerr):
@@ -547,7 +558,7 @@ class Reconciler:
         secret_name: str,
         log: FilteringBoundLogger,
     ) -> _SectionDone:
-        outcome = kube_outcome(error, attempt, f"Secret {secret_name}")
+        outcome = outcome_for_kube_error(error, attempt, f"Secret {secret_name}")
         message = redact_text(
             f"writing Secret {secret_name}: {type(error).__name__} {getattr(error, 'message', '')}".strip()
         )
@@ -557,16 +568,20 @@ class Reconciler:
     # --- outputs --------------------------------------------------------------------------------
 
     def _write_status(
-        self, raw: KubeObject, previous: AppStatus, status: AppStatus, log: FilteringBoundLogger
-    ) -> int:
+        self, raw: KubeObject, previous: AppStatus, status: AppStatus, attempt: int, log: FilteringBoundLogger
+    ) -> tuple[int, Outcome | None]:
+        """Patch the status if it changed; (writes, None) or (0, the retry) when the patch failed.
+        Transition events are recorded only after the status landed, so a retried write emits
+        them exactly once."""
         had_status = isinstance(raw.get("status"), dict) and bool(raw.get("status"))
+        old = previous if had_status else None
         meta = ObjectMeta(raw)
         namespace, name = meta.namespace, meta.name
-        if had_status and previous == status:
+        if not status_changed(old, status):
             self._metrics.kubernetes_resources_not_written.labels(
                 resource_type="AivenApplication", namespace=namespace
             ).inc()
-            return 0
+            return 0, None
         self._guard()
         body = _status_body(status)
         match self._kube.patch_application_status(namespace, name, body):
@@ -576,14 +591,14 @@ class Reconciler:
                     resource_type="AivenApplication", namespace=namespace
                 ).inc()
             case Failure(KubeNotFound()):
-                return 0
+                return 0, None  # the application is gone: nothing to report to
             case Failure(kerr):
                 log.warning("status_write_failed", error=type(kerr).__name__)
-                return 0
+                return 0, outcome_for_kube_error(kerr, attempt, f"status of AivenApplication {name}")
         ref = ObjectRef(API_VERSION, KIND, namespace, name, meta.uid)
-        for event in status_events(previous if had_status else None, status):
+        for event in status_events(old, status):
             self._kube.record_event(ref, event.type, event.reason, redact_text(event.message))
-        return 1
+        return 1, None
 
     def _delete_expired(self, app: AivenApplication, log: FilteringBoundLogger) -> ReconcileResult:
         self._guard()
@@ -595,7 +610,7 @@ class Reconciler:
                 ).inc()
                 return ReconcileResult(Done(), janitor_namespace=app.namespace, writes=1)
             case Failure(kerr):
-                return ReconcileResult(kube_outcome(kerr, 0, "AivenApplication delete"))
+                return ReconcileResult(outcome_for_kube_error(kerr, 0, "AivenApplication delete"))
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -611,4 +626,4 @@ def _cert_expiry_of(user: ServiceUser) -> datetime | None:
     return value
 
 
-__all__ = ["NotLeader", "ReconcileResult", "Reconciler", "kube_outcome"]
+__all__ = ["NotLeader", "ReconcileResult", "Reconciler"]
