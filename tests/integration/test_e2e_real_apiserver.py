@@ -507,3 +507,170 @@ def test_through_aiven_errors_every_log_line_is_json(
     levels = {e.get("level") for e in op.events()}
     assert "warning" in levels, op.tail()
     op.stop()
+
+
+# --------------------------------------------------------------------------- ownership (issue 11)
+
+
+def events_for(admin: k8s.ApiClient, namespace: str, name: str, reason: str) -> list[Any]:
+    items = CoreV1Api(admin).list_namespaced_event(namespace).items
+    return [
+        e
+        for e in items
+        if e.involved_object is not None and e.involved_object.name == name and e.reason == reason
+    ]
+
+
+def conflicted(admin: k8s.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    app = get_app(admin, namespace, name)
+    return app if condition(app, "SecretConflict").get("status") == "True" else None
+
+
+def test_an_app_naming_another_apps_secret_is_refused_and_recovers_with_its_own(
+    operators: Operators, admin: k8s.ApiClient, aiven: tuple[FakeAiven, FakeAivenServer]
+) -> None:
+    fake, _ = aiven
+    ns = new_namespace(admin, "e2e-own")
+    op = operators.start("collide")
+    ops = [op]
+    apply_app(admin, application(ns, "good", {"kafka": {"pool": PROJECT, "secretName": "good-kafka"}}))
+    wait_for("good converged", lambda: converged(admin, ns, "good"), ops)
+    good_before = read_secret(admin, ns, "good-kafka")
+    assert good_before is not None
+    users_before = set(fake.users(PROJECT, "kafka"))
+
+    apply_app(admin, application(ns, "collide", {"kafka": {"pool": PROJECT, "secretName": "good-kafka"}}))
+    app = wait_for("collide reports SecretConflict", lambda: conflicted(admin, ns, "collide"), ops)
+    message = condition(app, "SecretConflict")["message"]
+    assert "good-kafka" in message and "good" in message
+    assert condition(app, "Ready").get("status") == "False"
+    warnings = wait_for(
+        "a SecretConflict Warning event", lambda: events_for(admin, ns, "collide", "SecretConflict"), ops
+    )
+    assert warnings[0].type == "Warning" and "good-kafka" in warnings[0].message
+    # good's Secret is untouched and collide got no Aiven user.
+    good_after = read_secret(admin, ns, "good-kafka")
+    assert good_after is not None
+    assert good_after["metadata"]["resourceVersion"] == good_before["metadata"]["resourceVersion"]
+    assert good_after["metadata"]["labels"]["app"] == "good"
+    assert user_of(good_after) in fake.users(PROJECT, "kafka")
+    assert set(fake.users(PROJECT, "kafka")) == users_before
+    assert converged(admin, ns, "good") is not None
+
+    # The spec changes to a Secret of its own: the conflict clears by itself.
+    CustomObjectsApi(admin).patch_namespaced_custom_object(
+        "aiven.nais.io",
+        "v1",
+        ns,
+        "aivenapplications",
+        "collide",
+        {"spec": {"kafka": {"pool": PROJECT, "secretName": "collide-kafka"}}},
+    )
+    app = wait_for("collide converged", lambda: converged(admin, ns, "collide", 2), ops)
+    assert not condition(app, "SecretConflict")
+    own = read_secret(admin, ns, "collide-kafka")
+    assert own is not None and user_of(own) in fake.users(PROJECT, "kafka")
+    assert user_of(own) != user_of(good_after)
+
+
+def test_an_unmanaged_secret_named_by_an_app_is_never_written_nor_collected(
+    operators: Operators, admin: k8s.ApiClient, aiven: tuple[FakeAiven, FakeAivenServer]
+) -> None:
+    fake, _ = aiven
+    ns = new_namespace(admin, "e2e-unm")
+    core = CoreV1Api(admin)
+    core.create_namespaced_secret(
+        ns,
+        k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name="db-creds"), string_data={"DB_PASSWORD": "hunter2-" + ns}
+        ),
+    )
+    before = read_secret(admin, ns, "db-creds")
+    assert before is not None
+    op = operators.start("unmanaged", "--janitor-interval", "1s", "--janitor-grace-period", "0s")
+    ops = [op]
+    users_before = set(fake.users(PROJECT, "kafka"))
+    apply_app(admin, application(ns, "db", {"kafka": {"pool": PROJECT, "secretName": "db-creds"}}))
+    app = wait_for("db reports SecretConflict", lambda: conflicted(admin, ns, "db"), ops)
+    assert "not managed by aivenator" in condition(app, "SecretConflict")["message"]
+    wait_for("a SecretConflict Warning event", lambda: events_for(admin, ns, "db", "SecretConflict"), ops)
+
+    # The janitor has run over the namespace (it collects an unused managed canary) ...
+    core.create_namespaced_secret(
+        ns,
+        k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(
+                name="canary",
+                labels={"type": "aivenator.aiven.nais.io", "app": "gone", "team": ns},
+            ),
+            string_data={"AIVEN_CA": "x"},
+        ),
+    )
+    wait_for("the janitor collected the canary", lambda: read_secret(admin, ns, "canary") is None, ops)
+    # ... and db-creds is exactly as it was: no label, no finalizer, its data, still there.
+    after = read_secret(admin, ns, "db-creds")
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert not after["metadata"].get("labels") and not after["metadata"].get("finalizers")
+    assert after["data"] == before["data"]
+    assert set(fake.users(PROJECT, "kafka")) == users_before
+
+    # Once the foreign Secret is gone, the app provisions its own.
+    core.delete_namespaced_secret("db-creds", ns)
+    wait_for("db converged", lambda: converged(admin, ns, "db"), ops)
+    mine = read_secret(admin, ns, "db-creds")
+    assert mine is not None and mine["metadata"]["labels"]["app"] == "db"
+    assert user_of(mine) in fake.users(PROJECT, "kafka")
+
+
+def test_deleting_all_secrets_of_an_app_recreates_them_with_users_that_exist(
+    operators: Operators, admin: k8s.ApiClient, aiven: tuple[FakeAiven, FakeAivenServer]
+) -> None:
+    fake, _ = aiven
+    ns = new_namespace(admin, "e2e-mass")
+    opensearch, valkey = f"opensearch-{ns}-logs", f"valkey-{ns}-cache"
+    fake.add_service(PROJECT, opensearch, "opensearch")
+    fake.add_service(PROJECT, valkey, "valkey")
+    create_aiven_instance(admin, ns, "opensearches", "OpenSearch", opensearch)
+    create_aiven_instance(admin, ns, "valkeys", "Valkey", valkey)
+    op = operators.start("mass")
+    ops = [op]
+    names = ("trio-kafka", "trio-os", "trio-valkey")
+    spec = {
+        "kafka": {"pool": PROJECT, "secretName": names[0]},
+        "openSearch": {"instance": "logs", "access": "read", "secretName": names[1]},
+        "valkey": [{"instance": "cache", "access": "read", "secretName": names[2]}],
+    }
+    apply_app(admin, application(ns, "trio", spec))
+    wait_for("trio converged", lambda: converged(admin, ns, "trio"), ops)
+    old_uids = {}
+    for name in names:
+        secret = read_secret(admin, ns, name)
+        assert secret is not None
+        old_uids[name] = secret["metadata"]["uid"]
+
+    for name in names:
+        CoreV1Api(admin).delete_namespaced_secret(name, ns)
+
+    def recreated() -> dict[str, dict[str, Any]] | None:
+        found = {n: read_secret(admin, ns, n) for n in names}
+        fresh = {
+            n: s
+            for n, s in found.items()
+            if s is not None
+            and s["metadata"]["uid"] != old_uids[n]
+            and not s["metadata"].get("deletionTimestamp")
+        }
+        return fresh if len(fresh) == len(names) else None
+
+    fresh = wait_for("all three Secrets recreated", recreated, ops)
+    wait_for("trio converged again", lambda: converged(admin, ns, "trio"), ops)
+    services = {names[0]: "kafka", names[1]: opensearch, names[2]: valkey}
+    for name, secret in fresh.items():
+        assert user_of(secret) in fake.users(PROJECT, services[name]), f"{name}: its user does not exist"
+    assert user_of(fresh[names[1]]) in json.dumps(fake.opensearch_acl(PROJECT, opensearch))
+    # Still true once everything settled (a finalizer deleting a reused user would show here).
+    assert op.saw("secret_finalized", namespace=ns)
+    for name in names:
+        again = read_secret(admin, ns, name)
+        assert again is not None and user_of(again) in fake.users(PROJECT, services[name]), name
