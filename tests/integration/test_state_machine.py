@@ -16,7 +16,12 @@ orphan grace period, queues drained, janitor and sweep run) the promises must ho
 3. no Secret referenced by a workload or an application was deleted (checked after every step);
 4. the OpenSearch ACL document matches the managed Secrets of its service;
 5. no credential value appears in logs, events or statuses;
-6. no request was sent before a Retry-After its client had received elapsed.
+6. no request was sent before a Retry-After its client had received elapsed;
+7. (ownership, issue 11) an unmanaged Secret an app names is never written (checked after every
+   step), a managed Secret never changes owner, every replica's ownership index equals a full
+   recomputation from its Secret cache, and an app naming a Secret that is not its own reports
+   `SecretConflict` instead of taking it. Rules add colliding secretNames, unmanaged Secrets
+   named by apps, and the deletion of all of an app's Secrets at once.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from datetime import timedelta
 from typing import Any
 
 from aivenator.domain import labels as L
+from aivenator.domain.ownership import recompute, secret_record
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -51,6 +57,8 @@ SERVICES = ("kafka", "opensearch", "valkey")
 ACCESS = ("read", "write", "readwrite", "admin")
 SECRET_NAMES = tuple(f"{a}-{s}-{t}" for a in APPS for s in ("kafka", "os", "valkey") for t in (1, 2))
 WORKLOADS = ("w1", "w2", "w3")
+#: Secret names an app may name that are not its own: other apps' Secrets, or unmanaged ones.
+FOREIGN_NAMES = ("db-creds", "alpha-kafka-1")
 
 CRASH_POINTS = (
     CrashPlan("aiven", "ensure_user", "after"),
@@ -107,6 +115,10 @@ class ResilienceMachine(RuleBasedStateMachine):
         self.guarded: set[str] = set()
         self.fault_hits = 0
         self.leader_kills = 0
+        #: Unmanaged Secrets the test created: name -> (labels, finalizers, data) as created.
+        self.foreign: dict[str, tuple[Any, Any, Any]] = {}
+        #: uid -> the `app` label a managed Secret had when first seen.
+        self.owners: dict[str, str] = {}
 
     def teardown(self) -> None:
         try:
@@ -225,6 +237,43 @@ class ResilienceMachine(RuleBasedStateMachine):
         self.world.kube.delete_secret(NAMESPACE, name)
         self.world.tick()
 
+    @precondition(lambda self: bool(self._managed()))
+    @rule(name=st.sampled_from(APPS))
+    def delete_all_secrets_of(self, name: str) -> None:
+        """Mass deletion: every Secret of one app at once, before the operator sees any of it."""
+        for secret in self._managed():
+            if (secret["metadata"].get("labels") or {}).get(L.APP_LABEL) == name:
+                self.guarded.discard(secret["metadata"]["name"])
+                self.world.kube.delete_secret(NAMESPACE, secret["metadata"]["name"])
+        self.world.tick()
+
+    @rule(name=st.sampled_from(FOREIGN_NAMES))
+    def create_unmanaged_secret(self, name: str) -> None:
+        if self.world.secret(name) is not None:
+            return
+        self.world.kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "data": {"DB_PASSWORD": "c2VjcmV0"},
+            }
+        )
+        created = self.world.secret(name)
+        assert created is not None
+        meta = created["metadata"]
+        self.foreign[name] = (meta.get("labels"), meta.get("finalizers"), created.get("data"))
+        self.world.tick()
+
+    @rule(name=st.sampled_from(APPS), victim=st.sampled_from(FOREIGN_NAMES + SECRET_NAMES[::5]))
+    def apply_colliding_application(self, name: str, victim: str) -> None:
+        """An app whose Kafka secretName is another app's Secret, or an unmanaged one."""
+        existing = self.world.kube.get("AivenApplication", NAMESPACE, name)
+        if existing is not None and existing["metadata"].get("deletionTimestamp"):
+            return
+        self.world.kube.apply(application(name, kafka={"pool": PROJECT, "secretName": victim}))
+        self.world.tick()
+
     # --- workloads --------------------------------------------------------------------------------------
 
     @rule(
@@ -319,6 +368,34 @@ class ResilienceMachine(RuleBasedStateMachine):
         lost = sorted((self.guarded & referenced) - present)
         assert not lost, f"Secrets in use by workloads were deleted: {lost}"
         self.guarded = (self.guarded & referenced) | (referenced & present)
+
+
+    # --- promise 7 (ownership), after every step ---------------------------------------------------------
+
+    @invariant()
+    def unmanaged_secrets_are_never_written(self) -> None:
+        for name, (labels, finalizers, data) in self.foreign.items():
+            secret = self.world.secret(name)
+            assert secret is not None, f"unmanaged Secret {name} was deleted"
+            meta = secret["metadata"]
+            assert (meta.get("labels"), meta.get("finalizers"), secret.get("data")) == (labels, finalizers, data), (
+                f"unmanaged Secret {name} was written"
+            )
+
+    @invariant()
+    def managed_secrets_never_change_owner(self) -> None:
+        for secret in self.world.managed_secrets():
+            meta = secret["metadata"]
+            app = (meta.get("labels") or {}).get(L.APP_LABEL, "")
+            first = self.owners.setdefault(str(meta.get("uid")), app)
+            assert first == app, f"Secret {meta['name']} changed owner from {first} to {app}"
+
+    @invariant()
+    def ownership_index_equals_a_full_recomputation(self) -> None:
+        for replica in self.world.live():
+            caches = replica.operator.caches
+            expected = recompute(secret_record(s) for s in caches.secrets.items())
+            assert caches.ownership.state() == expected, f"{replica.name}: ownership index drifted"
 
 
 def _event(text: str) -> None:

@@ -725,6 +725,10 @@ def check_apps_have_their_secrets(world: World) -> None:
             where = f"{app.namespace}/{app.name} {section.key} -> Secret {section.secret_name}"
             secret = world.secret(section.secret_name, app.namespace)
             assert secret is not None, f"{where}: missing"
+            if not writable_by(secret, app.name):
+                # Another app's or an unmanaged Secret: refused, and the status says so.
+                check_conflict_reported(world, app, section.secret_name)
+                continue
             assert not secret["metadata"].get("deletionTimestamp"), f"{where}: being deleted"
             labels = secret["metadata"].get("labels") or {}
             assert labels.get(L.APP_LABEL) == app.name and labels.get(L.TYPE_LABEL) == L.TYPE_VALUE, where
@@ -759,6 +763,22 @@ def check_apps_have_their_secrets(world: World) -> None:
                 assert data[f"VALKEY_PASSWORD_{inst}"].decode() == user["password"], (
                     f"{where}: stale password"
                 )
+
+
+def writable_by(secret: dict[str, Any], app_name: str) -> bool:
+    """Ours to write for `app_name` (product spec section 11): our type label and its app label."""
+    labels = secret["metadata"].get("labels") or {}
+    return labels.get(L.TYPE_LABEL) == L.TYPE_VALUE and labels.get(L.APP_LABEL) == app_name
+
+
+def check_conflict_reported(world: World, app: AivenApplication, secret_name: str) -> None:
+    """A section refused for a Secret that is not the app's: `SecretConflict` names it."""
+    raw = world.kube.get("AivenApplication", app.namespace, app.name)
+    assert raw is not None
+    conditions = {c.get("type"): c for c in (raw.get("status") or {}).get("conditions") or []}
+    conflict = conditions.get("SecretConflict") or {}
+    assert conflict.get("status") == "True", f"{app.name}: Secret {secret_name} is not its own, no SecretConflict"
+    assert secret_name in str(conflict.get("message")), conflict
 
 
 def check_every_user_has_one_owner(world: World, spare: frozenset[str] = frozenset()) -> None:
