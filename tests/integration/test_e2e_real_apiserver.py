@@ -482,7 +482,12 @@ def test_only_the_leader_mutates_and_a_standby_takes_over(
     wait_for("app two converged", lambda: converged(admin, ns, "two"), [second])
     two = wait_for("Secret two-kafka", lambda: read_secret(admin, ns, "two-kafka"), [second])
     assert user_of(two) in fake.users(PROJECT, "kafka")
-    assert second.saw("aiven_application_synced", namespace=ns, aiven_application="two"), second.tail()
+    # The status lands before the pass logs its end: wait for the line rather than race it.
+    wait_for(
+        "replica-b logged the sync of two",
+        lambda: second.saw("aiven_application_synced", namespace=ns, aiven_application="two"),
+        [second],
+    )
     # Taking over re-checked app one, which was already converged: nothing rewritten there.
     assert not second.saw("aiven_application_sync_started", namespace=ns, aiven_application="one"), (
         second.tail()
