@@ -20,7 +20,7 @@ exceeded. Nothing here carries a credential: Secrets enter as `SecretView` (key 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,7 +42,7 @@ from aivenator.domain.orphans import SpareReason, UserKey, plan_orphan_sweep
 from aivenator.domain.parse import parse_application
 from aivenator.domain.references import WorkloadRefs
 from aivenator.domain.services import all_sections
-from aivenator.domain.services.base import ServiceConfig
+from aivenator.domain.services.base import Section, ServiceConfig
 from aivenator.domain.services.kafka import service_candidates
 from aivenator.domain.sync import AIVEN_FAILURE, LOCAL_FAILURE, READY, status_from_dict
 from returns.result import Failure, Success
@@ -229,11 +229,20 @@ def services_to_inspect(
     return tuple(sorted(refs))
 
 
-def expected_users(apps: Iterable[AivenApplication]) -> frozenset[tuple[ServiceType, str]]:
-    """User names current applications use or may be about to use (primary and alternatives)."""
+def expected_users(
+    apps: Iterable[AivenApplication],
+    may_provision: Callable[[AivenApplication, Section], bool] | None = None,
+) -> frozenset[tuple[ServiceType, str]]:
+    """User names current applications use or may be about to use (primary and alternatives).
+
+    `may_provision(app, section)`: whether the section's Secret is the app's to write
+    (`aivenator.domain.ownership.write_verdict`); a refused section expects no user, so one a
+    crashed pass created before the conflict arose is swept instead of kept forever."""
     out: set[tuple[ServiceType, str]] = set()
     for app in apps:
         for _, section in all_sections(app):
+            if may_provision is not None and not may_provision(app, section):
+                continue
             for choice in username_candidates(
                 section.service_type,
                 app.namespace,

@@ -261,6 +261,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         kube=timed_kubernetes,
         event_ref=providers.Singleton(_lease_ref, settings),
+        ownership=caches.provided.ownership,
     )
 
     operator = providers.Singleton(

@@ -34,26 +34,26 @@ import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from aivenator.domain import labels as L
 from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
+from aivenator.domain.application import AivenApplication
+from aivenator.domain.audit import expected_users
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import secret_view
 from aivenator.domain.kubernetes_port import KubeObject, KubernetesPort, ObjectMeta, ObjectRef
 from aivenator.domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
+from aivenator.domain.ownership import OwnershipIndex, write_verdict
 from aivenator.domain.parse import parse_application
 from aivenator.domain.ports import AivenPort
 from aivenator.domain.secrets import COMMON_DATA_KEYS
 from aivenator.domain.services import all_sections, cleanup_actions
-from aivenator.domain.services.base import SecretMeta, ServiceConfig
+from aivenator.domain.services.base import SecretMeta, Section, ServiceConfig
 from aivenator.domain.services.kafka import service_candidates
 from aivenator.entrypoints.shells.metrics import PREFIX, AivenObserver, Metrics
 from prometheus_client import Counter, Gauge
 from returns.result import Failure, Success
 from structlog.typing import FilteringBoundLogger
-
-_ALTERNATIVES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +124,11 @@ class OrphanSweeper:
         event_ref: ObjectRef | None = None,
         max_deletions: int = 20,
         extra_services: Iterable[tuple[str, str]] = (),
+        ownership: OwnershipIndex | None = None,
     ) -> None:
         self._aiven = aiven
         self._observer = observer
+        self._ownership = ownership if ownership is not None else OwnershipIndex()
         self._secrets = secrets
         self._applications = applications
         self._synced = caches_synced
@@ -159,11 +161,19 @@ class OrphanSweeper:
         raw_apps = list(self._applications())
         views = [secret_view(s) for s in raw_secrets]
         services = self._services_of_secrets(raw_secrets)
-        expected: set[tuple[ServiceType, str]] = set()
-        for app in self._parsed(raw_apps):
+        apps = self._parsed(raw_apps)
+        present = {(a.namespace, a.name) for a in apps}
+
+        def may_provision(app: AivenApplication, section: Section) -> bool:
+            # A section refused for a Secret that is not the app's expects no user.
+            record = self._ownership.record(app.namespace, section.secret_name)
+            owner_exists = record is None or (app.namespace, record.app) in present
+            verdict = write_verdict(app.namespace, app.name, section.secret_name, record, owner_exists)
+            return verdict.may_write
+
+        expected = expected_users(apps, may_provision)
+        for app in apps:
             for handler, section in all_sections(app):
-                for alternative in range(_ALTERNATIVES + 1):
-                    expected.add((section.service_type, handler.username(app, section, alternative).name))
                 target = handler.target(app, section, self._service_config)
                 for candidate in target.candidates:
                     services[(target.project, candidate.service)] = None
@@ -316,7 +326,7 @@ class OrphanSweeper:
 
     # --- helpers -----------------------------------------------------------------------------------
 
-    def _parsed(self, raw_apps: Iterable[KubeObject]) -> list[Any]:
+    def _parsed(self, raw_apps: Iterable[KubeObject]) -> list[AivenApplication]:
         apps = []
         for raw in raw_apps:
             match parse_application(raw, self._allowed):
