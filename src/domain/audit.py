@@ -20,7 +20,7 @@ exceeded. Nothing here carries a credential: Secrets enter as `SecretView` (key 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ from aivenator.domain.janitor import (
     app_secret_refs_from_raw,
     plan_cleanup,
 )
-from aivenator.domain.names import username_candidates
+from aivenator.domain.names import choose_username
 from aivenator.domain.orphans import SpareReason, UserKey, plan_orphan_sweep
 from aivenator.domain.parse import parse_application
 from aivenator.domain.references import WorkloadRefs
@@ -57,7 +57,6 @@ CATEGORIES = (
 )
 
 #: Alternatives beyond the primary name that count as "expected" for an application.
-_EXPECTED_ALTERNATIVES = 3
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -229,30 +228,62 @@ def services_to_inspect(
     return tuple(sorted(refs))
 
 
+#: A section's view of the names other Secrets record on one service: (project, service, the
+#: section's own Secret as (namespace, name)) -> a container of user names.
+TakenByOthers = Callable[[str, str, tuple[str, str]], Container[str]]
+
+
 def expected_users(
     apps: Iterable[AivenApplication],
+    config: ServiceConfig,
+    taken_by_others: TakenByOthers,
     may_provision: Callable[[AivenApplication, Section], bool] | None = None,
 ) -> frozenset[tuple[ServiceType, str]]:
-    """User names current applications use or may be about to use (primary and alternatives).
+    """User names current applications use or are about to use: for every section, on every
+    service its target may use, the one name the reconcile chooses there
+    (`aivenator.domain.names.choose_username`). The other collision variants are not expected:
+    a user under one of them that no Secret records (a protected predecessor's, left behind when
+    the re-created application's Secret moved to the freed compatible name) is an orphan.
 
     `may_provision(app, section)`: whether the section's Secret is the app's to write
     (`aivenator.domain.ownership.write_verdict`); a refused section expects no user, so one a
     crashed pass created before the conflict arose is swept instead of kept forever."""
     out: set[tuple[ServiceType, str]] = set()
     for app in apps:
-        for _, section in all_sections(app):
+        for handler, section in all_sections(app):
             if may_provision is not None and not may_provision(app, section):
                 continue
-            for choice in username_candidates(
-                section.service_type,
-                app.namespace,
-                app.name,
-                app.generation,
-                section.access,
-                _EXPECTED_ALTERNATIVES,
-            ):
-                out.add((section.service_type, choice.name))
+            target = handler.target(app, section, config)
+            own = (app.namespace, section.secret_name)
+            for candidate in target.candidates:
+                choice = choose_username(
+                    section.service_type,
+                    app.namespace,
+                    app.name,
+                    app.generation,
+                    section.access,
+                    taken_by_others(target.project, candidate.service, own),
+                )
+                if choice is not None:
+                    out.add((section.service_type, choice.name))
     return frozenset(out)
+
+
+def recorded_users(secrets: Iterable[SecretView]) -> TakenByOthers:
+    """`taken_by_others` over a list of managed Secrets (the audit's; the operator keeps the same
+    facts in its `aivenator.domain.ownership.OwnershipIndex`)."""
+    holders: dict[tuple[str, str], dict[str, set[tuple[str, str]]]] = {}
+    for secret in secrets:
+        for action in requested_actions(secret):
+            if isinstance(action, DeleteServiceUser):
+                users = holders.setdefault((action.project, action.service), {})
+                users.setdefault(action.username, set()).add((secret.namespace, secret.name))
+
+    def taken(project: str, service: str, own: tuple[str, str]) -> Container[str]:
+        users = holders.get((project, service), {})
+        return frozenset(name for name, keys in users.items() if keys - {own})
+
+    return taken
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -352,7 +383,7 @@ def build_report(inp: AuditInput, options: AuditOptions) -> AuditReport:
         now,
         timedelta(0),
         dry_run=True,
-        expected_users=expected_users(apps),
+        expected_users=expected_users(apps, ServiceConfig(options.main_project), recorded_users(managed)),
     )
     orphans = tuple(
         OrphanedUser(s.user.project, s.user.service, str(s.service_type), s.user.username)

@@ -26,7 +26,8 @@ this application's (the shell knows: the user exists in Aiven but the app's Secr
 record it), `username_candidates` offers alternatives that differ only in the 3-character
 suffix, computed as CRC-32 of ``f"{generation}{name}.{n}"`` for n = 1, 2, ... Everything before
 the suffix is unchanged, so the Kafka topic operator's ACL patterns, `owner_matches` and
-`matches_our_scheme` hold for alternatives too. `first_free` picks the first untaken candidate.
+`matches_our_scheme` hold for alternatives too. `first_free` picks the first untaken candidate;
+`choose_username` is that choice for a section (the reconcile creates it, the sweep expects it).
 """
 
 from __future__ import annotations
@@ -180,6 +181,29 @@ def username_candidates(
 def first_free(candidates: Sequence[NameChoice], taken_by_others: Container[str]) -> NameChoice | None:
     """The first candidate whose name no other application uses; None when all are taken."""
     return next((c for c in candidates if c.name not in taken_by_others), None)
+
+
+#: How many collision-avoiding variants a section may fall back to.
+NAME_ALTERNATIVES = 3
+
+
+def choose_username(
+    service_type: ServiceType,
+    namespace: str,
+    app_name: str,
+    generation: int,
+    access: Access | None,
+    taken_by_others: Container[str],
+) -> NameChoice | None:
+    """The one name a section uses on a service: the first of its candidates (the compatible name,
+    then `NAME_ALTERNATIVES` variants) that no Secret other than the section's own records there.
+
+    The reconcile provisions this name and the orphan sweep expects only this name: a variant the
+    section would not choose now (say the one a protected predecessor's kept Secret recorded,
+    left behind when the re-created application's Secret moved to the freed compatible name) is
+    not expected, so it is swept once past the grace period instead of spared forever."""
+    candidates = username_candidates(service_type, namespace, app_name, generation, access, NAME_ALTERNATIVES)
+    return first_free(candidates, taken_by_others)
 
 
 #: Label values of `aivenator_service_users_count{username_convention}`, the Go operator's split of

@@ -379,6 +379,49 @@ def test_regression_a_forced_resync_of_an_already_cleared_hash_still_syncs() -> 
         state.world.close()
 
 
+def test_regression_a_variant_a_protected_predecessor_left_behind_is_swept() -> None:
+    """State machine (minimal sequence, replayed): protected alpha (generation 1) got Kafka user
+    variant 1, because the compatible name was still recorded by its predecessor's Secret being
+    cleaned up. Deleted, it kept its Secret alpha-kafka-1; a new alpha (generation 1 again)
+    wrote that Secret with the compatible name, now free, leaving variant 1 recorded by nothing.
+    The sweep spared it forever: every variant of a current application counted as expected,
+    not only the one its section chooses."""
+    from tests.integration.test_state_machine import ResilienceMachine
+
+    state = ResilienceMachine()
+    try:
+        state.apply_application(
+            access="write", crash=None, expires_in_hours=None, fault=None, name="alpha",
+            protected=False, services=frozenset(["kafka", "valkey"]), tag=2, valid=True,
+        )  # fmt: skip
+        state.apply_application(
+            access="admin", crash=CrashPlan("kube", "create_secret", "after", 1), expires_in_hours=None,
+            fault=None, name="beta", protected=False, services=frozenset(["kafka"]), tag=2, valid=True,
+        )  # fmt: skip
+        state.delete_application(crash=None, fault=None, name="alpha")
+        state.apply_application(
+            access="write", crash=None, expires_in_hours=None, fault=None, name="alpha", protected=True,
+            services=frozenset(["kafka", "valkey", "opensearch"]), tag=1, valid=True,
+        )  # fmt: skip
+        state.settle_and_check()
+        kept = state.world.secret("alpha-kafka-1")
+        assert kept is not None
+        variant = kept["metadata"]["annotations"][KAFKA_USER]
+        state.delete_application(crash=None, fault=None, name="alpha")
+        state.apply_application(
+            access="read", crash=None, expires_in_hours=None, fault=None, name="alpha", protected=False,
+            services=frozenset(["kafka"]), tag=1, valid=True,
+        )  # fmt: skip
+        taken_over = state.world.secret("alpha-kafka-1")
+        assert taken_over is not None and taken_over["metadata"]["annotations"][KAFKA_USER] != variant
+
+        state.settle_and_check()
+
+        assert variant not in state.world.our_users(KAFKA_SERVICE)
+    finally:
+        state.world.close()
+
+
 # --- Kafka certificate renewal -------------------------------------------------------------------------
 
 

@@ -9,19 +9,27 @@ from typing import Any
 from aivenator.domain import labels
 from aivenator.domain.actions import DeleteServiceUser, RemoveOpenSearchAcl
 from aivenator.domain.application import Access
+from aivenator.domain.audit import expected_users, recorded_users
 from aivenator.domain.facts import ServiceFacts, ServiceType
+from aivenator.domain.finalizer import requested_actions
 from aivenator.domain.janitor import SecretView, secret_view
 from aivenator.domain.names import (
     BUILTIN_USERS,
+    NAME_ALTERNATIVES,
     is_builtin,
     kafka_username,
     matches_our_scheme,
     opensearch_username,
+    username_candidates,
     valkey_username,
 )
 from aivenator.domain.orphans import SpareReason, UserKey, plan_orphan_sweep, referenced_users
+from aivenator.domain.parse import parse_application
+from aivenator.domain.services import all_sections
+from aivenator.domain.services.base import ServiceConfig
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from returns.result import Success
 
 from tests.unit.workload_strategies import APP_NAMES, NAMESPACES, rendered_example
 
@@ -273,3 +281,66 @@ def test_deleting_an_orphaned_opensearch_user_removes_its_acl_entry_first() -> N
     kafka = kafka_service(kafka_orphan)
     (k,) = plan_orphan_sweep([kafka], [], seen_long_ago(kafka), NOW, GRACE, dry_run=False).delete
     assert k.actions() == (DeleteServiceUser(ServiceType.KAFKA, PROJECT, kafka.name, kafka_orphan),)
+
+
+# --- which users a current application expects (regression: an unchosen variant was spared forever) ---
+
+
+def _example_app() -> tuple[Any, list[SecretView]]:
+    raw_app, raw_secrets = rendered_example(NOW - timedelta(days=2))
+    parsed = parse_application(raw_app, frozenset({PROJECT}))
+    assert isinstance(parsed, Success)
+    return parsed.unwrap().app, [secret_view(s) for s in raw_secrets]
+
+
+def _candidates(app: Any, section: Any) -> tuple[str, ...]:
+    return tuple(
+        c.name
+        for c in username_candidates(
+            section.service_type, app.namespace, app.name, app.generation, section.access, NAME_ALTERNATIVES
+        )
+    )
+
+
+def test_an_application_expects_only_the_name_its_sections_choose_not_every_variant() -> None:
+    app, secrets = _example_app()
+    expected = expected_users([app], ServiceConfig(PROJECT), recorded_users(secrets))
+    for _, section in all_sections(app):
+        primary, *variants = _candidates(app, section)
+        assert (section.service_type, primary) in expected
+        assert not {(section.service_type, v) for v in variants} & expected
+
+
+def test_a_name_another_secret_records_moves_the_expectation_to_the_next_variant() -> None:
+    app, secrets = _example_app()
+    (kafka,) = [s for _, s in all_sections(app) if s.service_type is ServiceType.KAFKA]
+    primary, first_variant, *_ = _candidates(app, kafka)
+    ours = [s for s in secrets if s.name == kafka.secret_name]
+    kept = replace(ours[0], name="kept-by-a-predecessor")  # records the primary name too
+    expected = expected_users([app], ServiceConfig(PROJECT), recorded_users([kept]))
+    assert (ServiceType.KAFKA, first_variant) in expected
+    # Without that Secret the variant is not expected (the compatible name is free everywhere).
+    alone = expected_users([app], ServiceConfig(PROJECT), recorded_users([]))
+    assert (ServiceType.KAFKA, primary) in alone and (ServiceType.KAFKA, first_variant) not in alone
+
+
+def test_a_variant_left_behind_by_a_predecessor_is_swept_not_spared_forever() -> None:
+    """State machine: protected alpha used variant 1 (its predecessor's Secret held the compatible
+    name); deleted, its Secret kept; a new alpha (generation 1 again) took that Secret over with
+    the freed compatible name. Variant 1 then stayed in Aiven recorded by nothing, spared as
+    'expected' because every variant of a current app was."""
+    app, secrets = _example_app()
+    (kafka,) = [s for _, s in all_sections(app) if s.service_type is ServiceType.KAFKA]
+    _, left_behind, *_ = _candidates(app, kafka)
+    recorded = [a.username for s in secrets for a in requested_actions(s) if isinstance(a, DeleteServiceUser)]
+    service = ServiceFacts(PROJECT, "kafka", ServiceType.KAFKA, "RUNNING", usernames=(*recorded, left_behind))
+    plan = plan_orphan_sweep(
+        [service],
+        secrets,
+        seen_long_ago(service),
+        NOW,
+        GRACE,
+        dry_run=False,
+        expected_users=expected_users([app], ServiceConfig(PROJECT), recorded_users(secrets)),
+    )
+    assert [o.username for o in plan.delete] == [left_behind]

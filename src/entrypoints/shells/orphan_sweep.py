@@ -171,7 +171,7 @@ class OrphanSweeper:
             verdict = write_verdict(app.namespace, app.name, section.secret_name, record, owner_exists)
             return verdict.may_write
 
-        expected = expected_users(apps, may_provision)
+        expected = expected_users(apps, self._service_config, self._ownership.taken_by_others, may_provision)
         for app in apps:
             for handler, section in all_sections(app):
                 target = handler.target(app, section, self._service_config)

@@ -45,7 +45,7 @@ from aivenator.domain.kubernetes_port import (
     ObjectMeta,
     ObjectRef,
 )
-from aivenator.domain.names import count_by_convention, first_free, username_candidates
+from aivenator.domain.names import choose_username, count_by_convention
 from aivenator.domain.outcomes import (
     Done,
     Invalid,
@@ -93,8 +93,6 @@ from structlog.typing import FilteringBoundLogger
 
 API_VERSION = "aiven.nais.io/v1"
 KIND = "AivenApplication"
-#: Collision variants tried after the compatible user name.
-_NAME_ALTERNATIVES = 3
 
 
 class NotLeader(Exception):
@@ -359,13 +357,13 @@ class Reconciler:
                 pool=facts.project, service=facts.name, username_convention=convention
             ).set(count)
 
-        choice = first_free(
-            username_candidates(
-                stype, app.namespace, app.name, app.generation, section.access, _NAME_ALTERNATIVES
-            ),
-            self._ownership.taken_by_others(
-                facts.project, facts.name, (app.namespace, section.secret_name)
-            ),
+        choice = choose_username(
+            stype,
+            app.namespace,
+            app.name,
+            app.generation,
+            section.access,
+            self._ownership.taken_by_others(facts.project, facts.name, (app.namespace, section.secret_name)),
         )
         if choice is None:
             message = f"every candidate user name on {facts.name} belongs to another application"
