@@ -10,6 +10,7 @@ from aivenator.adapters.aiven_facts import AivenFacts
 from aivenator.adapters.aiven_transport import AivenTransport, api_path
 from aivenator.adapters.aiven_wire import acl_document, acl_entries, entry_rules, parse_acl_config, rules_body
 from aivenator.domain.facts import AivenError, OpenSearchAclConfig, OpenSearchRule, Throttled, Unavailable
+from aivenator.domain.opensearch_acl import user_absent, user_rules_hold, with_user_rules, without_user
 from returns.result import Failure, Result, Success
 
 
@@ -48,29 +49,12 @@ class AivenOpenSearchAcl:
         verified (aiven-api.md §5.4), and a full replace is what makes the result checkable.
         """
         want = rules_body(rules)
-        want_pairs = [(r["index"], r["permission"]) for r in want]
 
         def change(entries: list[dict[str, object]]) -> list[dict[str, object]] | None:
-            out: list[dict[str, object]] = []
-            found = False
-            for entry in entries:
-                if entry.get("username") == username:
-                    if found:
-                        continue  # drop duplicates of our own entry
-                    found = True
-                    if entry_rules(entry) == want_pairs:
-                        out.append(entry)
-                        continue
-                    out.append({**entry, "rules": want})
-                else:
-                    out.append(entry)
-            if not found:
-                out.append({"username": username, "rules": want})
-            return out
+            return with_user_rules(entries, username, want, entry_rules)
 
         def ours_ok(entries: list[dict[str, object]]) -> bool:
-            mine = [e for e in entries if e.get("username") == username]
-            return len(mine) == 1 and entry_rules(mine[0]) == want_pairs
+            return user_rules_hold(entries, username, want, entry_rules)
 
         return self._acl_rmw(project, service, username, change, ours_ok, enable=True)
 
@@ -79,10 +63,10 @@ class AivenOpenSearchAcl:
         read-modify-write as `put_user_rules`, leaving `enabled` as it is."""
 
         def change(entries: list[dict[str, object]]) -> list[dict[str, object]] | None:
-            return [e for e in entries if e.get("username") != username]
+            return without_user(entries, username)
 
         def ours_ok(entries: list[dict[str, object]]) -> bool:
-            return all(e.get("username") != username for e in entries)
+            return user_absent(entries, username)
 
         return self._acl_rmw(project, service, username, change, ours_ok, enable=False)
 
