@@ -422,6 +422,36 @@ def test_regression_a_variant_a_protected_predecessor_left_behind_is_swept() -> 
         state.world.close()
 
 
+def test_regression_a_user_created_before_an_unmanaged_secret_took_the_name_is_swept() -> None:
+    """State machine (minimal sequence, replayed): gamma's pass created its Kafka user and crashed
+    before creating its Secret db-creds; then someone else created db-creds, unmanaged. The
+    section is refused from then on (SecretConflict), yet the sweep expected its user forever:
+    the ownership index holds managed Secrets only, so to the sweep the Secret looked absent.
+    The sweep now asks the API server about a section's Secret the index lacks, as the
+    reconcile does."""
+    from tests.integration.test_state_machine import ResilienceMachine
+
+    state = ResilienceMachine()
+    try:
+        # Arms a crash before the next Secret create (there is no beta to delete).
+        state.delete_application(
+            crash=CrashPlan("kube", "create_secret", "before", 1), fault=None, name="beta"
+        )
+        state.apply_colliding_application(name="gamma", victim="db-creds")
+        assert state.world.crashes == 1
+        (created,) = state.world.our_users(KAFKA_SERVICE)
+        state.create_unmanaged_secret(name="db-creds")
+
+        state.settle_and_check()
+
+        assert created not in state.world.our_users(KAFKA_SERVICE)
+        gamma = state.world.kube.get("AivenApplication", NAMESPACE, "gamma")
+        conflict = condition(gamma, "SecretConflict")
+        assert conflict is not None and conflict["status"] == "True"
+    finally:
+        state.world.close()
+
+
 # --- Kafka certificate renewal -------------------------------------------------------------------------
 
 

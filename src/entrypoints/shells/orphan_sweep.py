@@ -17,6 +17,11 @@ sweep); for OpenSearch the user's ACL entry goes first. Each deletion says what 
 line, a metric and a Normal event on the operator's Lease object (orphans have no Kubernetes
 object of their own).
 
+Users current applications expect are spared (`aivenator.domain.audit.expected_users`): per
+section only the name it chooses, and none for a section whose Secret is not the app's to write
+(`ownership.write_verdict`). A section whose Secret the ownership index does not hold costs one
+Secret `GET`: only managed Secrets are watched, and an unmanaged one refuses the section too.
+
 Verification (part of every sweep, even in dry-run mode; also `verify()` alone, the `verify`
 work item): a managed Secret of a current application that records a user Aiven no longer has
 gets its application's `status.synchronizationHash` cleared, the documented way to force a full
@@ -41,9 +46,9 @@ from aivenator.domain.application import AivenApplication
 from aivenator.domain.audit import expected_users
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import secret_view
-from aivenator.domain.kubernetes_port import KubeObject, KubernetesPort, ObjectMeta, ObjectRef
+from aivenator.domain.kubernetes_port import KubeNotFound, KubeObject, KubernetesPort, ObjectMeta, ObjectRef
 from aivenator.domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
-from aivenator.domain.ownership import OwnershipIndex, write_verdict
+from aivenator.domain.ownership import OwnershipIndex, secret_record, write_verdict
 from aivenator.domain.parse import parse_application
 from aivenator.domain.ports import AivenPort
 from aivenator.domain.secrets import COMMON_DATA_KEYS
@@ -165,8 +170,18 @@ class OrphanSweeper:
         present = {(a.namespace, a.name) for a in apps}
 
         def may_provision(app: AivenApplication, section: Section) -> bool:
-            # A section refused for a Secret that is not the app's expects no user.
+            # A section refused for a Secret that is not the app's expects no user. The index
+            # holds managed Secrets only; one it lacks may exist unmanaged, which only the API
+            # server can tell (as the reconcile asks it). Unknown: keep expecting (spare).
             record = self._ownership.record(app.namespace, section.secret_name)
+            if record is None and self._kube is not None:
+                match self._kube.get_secret(app.namespace, section.secret_name):
+                    case Success(found):
+                        record = secret_record(found)
+                    case Failure(KubeNotFound()):
+                        pass
+                    case Failure(_):
+                        return True
             owner_exists = record is None or (app.namespace, record.app) in present
             verdict = write_verdict(app.namespace, app.name, section.secret_name, record, owner_exists)
             return verdict.may_write
