@@ -32,30 +32,14 @@ from aivenator.domain.facts import (
 from aivenator.domain.ports import AivenPort
 from returns.result import Failure, Success
 
+from tests.support.clock import FakeClock
+
 TOKEN = "unit-test-token-7f3a9c"
 PROJECT = "proj"
 
 
-class FakeTime:
-    """A monotonic clock whose sleep advances it; thread-safe enough for sequential tests."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += max(0.0, seconds)
-
-
-def make_fake(clock: FakeTime | None = None) -> FakeAiven:
-    fake = FakeAiven(token=TOKEN, monotonic=clock, sleep=clock.sleep if clock else None)
+def make_fake(clock: FakeClock | None = None) -> FakeAiven:
+    fake = FakeAiven(token=TOKEN, monotonic=clock.monotonic if clock else None, sleep=clock.sleep if clock else None)
     fake.add_service(PROJECT, "kafka", "kafka")
     fake.add_service(PROJECT, "os", "opensearch")
     fake.add_service(PROJECT, "vk", "valkey", replica=True)
@@ -65,7 +49,7 @@ def make_fake(clock: FakeTime | None = None) -> FakeAiven:
 
 def make_adapter(
     fake: FakeAiven | None,
-    clock: FakeTime,
+    clock: FakeClock,
     *,
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy | None = None,
@@ -83,7 +67,7 @@ def make_adapter(
         transport=transport,
         retry=retry or RetryPolicy(),
         budget=budget,
-        clock=clock,
+        clock=clock.monotonic,
         sleep=clock.sleep,
         random=lambda: 0.5,
         observer=observer,
@@ -93,17 +77,17 @@ def make_adapter(
 
 
 @pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def fake(clock: FakeTime) -> FakeAiven:
+def fake(clock: FakeClock) -> FakeAiven:
     return make_fake(clock)
 
 
 @pytest.fixture
-def aiven(fake: FakeAiven, clock: FakeTime) -> Iterator[AivenHttp]:
+def aiven(fake: FakeAiven, clock: FakeClock) -> Iterator[AivenHttp]:
     adapter = make_adapter(fake, clock)
     yield adapter
     adapter.close()
@@ -120,7 +104,7 @@ def user_path(service: str, user: str) -> str:
 # --- wiring --------------------------------------------------------------------------------------
 
 
-def test_satisfies_the_port_and_sends_token_user_agent_and_include_secrets(clock: FakeTime) -> None:
+def test_satisfies_the_port_and_sends_token_user_agent_and_include_secrets(clock: FakeClock) -> None:
     seen: list[httpx.Request] = []
     fake = make_fake(clock)
 
@@ -139,12 +123,12 @@ def test_satisfies_the_port_and_sends_token_user_agent_and_include_secrets(clock
     assert gets and all(r.url.params.get("include_secrets") == "true" for r in gets)
 
 
-def test_base_url_with_trailing_v1_is_accepted(fake: FakeAiven, clock: FakeTime) -> None:
+def test_base_url_with_trailing_v1_is_accepted(fake: FakeAiven, clock: FakeClock) -> None:
     adapter = AivenHttp(
         "https://aiven.test/v1/",
         TOKEN,
         transport=fake.mock_transport(),
-        clock=clock,
+        clock=clock.monotonic,
         sleep=clock.sleep,
         secrets=SecretRegistry(),
     )
@@ -182,7 +166,7 @@ def test_service_facts_for_opensearch_and_valkey_with_replica(aiven: AivenHttp) 
     assert vk.usernames == ("default",)
 
 
-def test_endpoints_prefer_dynamic_route_then_first_match(clock: FakeTime) -> None:
+def test_endpoints_prefer_dynamic_route_then_first_match(clock: FakeClock) -> None:
     service = {
         "service_name": "k",
         "service_type": "kafka",
@@ -215,7 +199,7 @@ def test_endpoints_prefer_dynamic_route_then_first_match(clock: FakeTime) -> Non
     assert sr is not None and sr.host == "sr1"
 
 
-def test_unknown_service_type_is_rejected(clock: FakeTime) -> None:
+def test_unknown_service_type_is_rejected(clock: FakeClock) -> None:
     body = {"service": {"service_name": "pg", "service_type": "pg", "state": "RUNNING"}}
     transport = httpx.MockTransport(lambda r: httpx.Response(200, json=body))
     result = make_adapter(None, clock, transport=transport).service(PROJECT, "pg")
@@ -290,7 +274,7 @@ def test_existing_user_is_adopted_without_create(aiven: AivenHttp, fake: FakeAiv
     assert not [m for m, _ in ops(fake) if m == "POST"]
 
 
-def test_create_conflict_means_someone_else_made_it_and_we_adopt_it(clock: FakeTime) -> None:
+def test_create_conflict_means_someone_else_made_it_and_we_adopt_it(clock: FakeClock) -> None:
     fake = make_fake(clock)
     state = {"first_get": True}
 
@@ -336,7 +320,7 @@ def test_commit_then_fail_on_create_leaves_exactly_one_user(
     assert len(fake.requests_matching("GET", r"/user/committed$")) >= 1
 
 
-def test_404_lag_after_create_is_tolerated(aiven: AivenHttp, fake: FakeAiven, clock: FakeTime) -> None:
+def test_404_lag_after_create_is_tolerated(aiven: AivenHttp, fake: FakeAiven, clock: FakeClock) -> None:
     fake.faults.user_lag(reads=2)
     fake.faults.commit_then_fail(method="POST", path=r"/user$", times=1)  # forces reads after create
     user = aiven.ensure_user(PROJECT, "kafka", "laggy").unwrap()
@@ -348,7 +332,7 @@ def test_404_lag_after_create_is_tolerated(aiven: AivenHttp, fake: FakeAiven, cl
     assert [r.status for r in fake.requests_matching("GET", r"/user/laggy$")][-2:] == [404, 200]
 
 
-def test_empty_password_right_after_create_is_reread(clock: FakeTime) -> None:
+def test_empty_password_right_after_create_is_reread(clock: FakeClock) -> None:
     fake = make_fake(clock)
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -365,7 +349,7 @@ def test_empty_password_right_after_create_is_reread(clock: FakeTime) -> None:
 
 
 def test_transient_5xx_on_read_is_retried_with_backoff(
-    aiven: AivenHttp, fake: FakeAiven, clock: FakeTime
+    aiven: AivenHttp, fake: FakeAiven, clock: FakeClock
 ) -> None:
     fake.add_user(PROJECT, "kafka", "flaky")  # known to the service: the first step is a read
     fake.faults.error(503, method="GET", path=r"/user/", times=2)
@@ -373,13 +357,13 @@ def test_transient_5xx_on_read_is_retried_with_backoff(
     assert len(clock.sleeps) == 2 and clock.sleeps[1] > clock.sleeps[0] > 0
 
 
-def test_persistent_5xx_gives_up_as_unavailable_within_budget(fake: FakeAiven, clock: FakeTime) -> None:
+def test_persistent_5xx_gives_up_as_unavailable_within_budget(fake: FakeAiven, clock: FakeClock) -> None:
     aiven = make_adapter(fake, clock, retry=RetryPolicy(attempts=4, call_budget=5.0))
     fake.faults.error(500, path=r"/user")
-    start = clock()
+    start = clock.monotonic()
     result = aiven.ensure_user(PROJECT, "kafka", "doomed")
     assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
-    assert clock() - start <= 5.0
+    assert clock.monotonic() - start <= 5.0
     assert len(fake.requests_matching("GET", r"/user/doomed$")) == 4
 
 
@@ -402,7 +386,7 @@ def test_service_not_running_is_unavailable_before_any_user_call(aiven: AivenHtt
 
 
 def test_unusable_state_is_rechecked_after_short_ttl(
-    aiven: AivenHttp, fake: FakeAiven, clock: FakeTime
+    aiven: AivenHttp, fake: FakeAiven, clock: FakeClock
 ) -> None:
     assert isinstance(aiven.ensure_user(PROJECT, "slow", "x_user"), Failure)
     fake.set_service_state(PROJECT, "slow", "RUNNING")
@@ -415,7 +399,7 @@ def test_missing_service_is_not_found(aiven: AivenHttp) -> None:
     assert isinstance(result, Failure) and isinstance(result.failure(), NotFound)
 
 
-def test_transport_errors_never_escape(clock: FakeTime) -> None:
+def test_transport_errors_never_escape(clock: FakeClock) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
@@ -438,13 +422,13 @@ def test_timeouts_and_resets_are_unavailable_then_retried(aiven: AivenHttp, fake
     assert [r.status for r in fake.requests_matching("GET", r"/kms/ca")] == ["dropped", "dropped", 200]
 
 
-def test_malformed_success_body_is_unavailable(clock: FakeTime) -> None:
+def test_malformed_success_body_is_unavailable(clock: FakeClock) -> None:
     transport = httpx.MockTransport(lambda r: httpx.Response(200, content=b"<html>gateway</html>"))
     result = make_adapter(None, clock, transport=transport).project_ca(PROJECT)
     assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
 
 
-def test_unauthorized_says_so_without_echoing_the_body(fake: FakeAiven, clock: FakeTime) -> None:
+def test_unauthorized_says_so_without_echoing_the_body(fake: FakeAiven, clock: FakeClock) -> None:
     wrong = AivenHttp(
         "https://aiven.test", "wrong-token-123", transport=fake.mock_transport(), secrets=SecretRegistry()
     )
@@ -454,7 +438,7 @@ def test_unauthorized_says_so_without_echoing_the_body(fake: FakeAiven, clock: F
     )
 
 
-def test_malformed_acl_document_is_unavailable_not_an_exception(clock: FakeTime) -> None:
+def test_malformed_acl_document_is_unavailable_not_an_exception(clock: FakeClock) -> None:
     body = {"opensearch_acl_config": {"acls": [{"username": "x", "rules": "not-a-list"}], "enabled": True}}
     transport = httpx.MockTransport(lambda r: httpx.Response(200, json=body))
     aiven = make_adapter(None, clock, transport=transport)
@@ -466,7 +450,7 @@ def test_malformed_acl_document_is_unavailable_not_an_exception(clock: FakeTime)
         assert isinstance(result, Failure) and isinstance(result.failure(), Unavailable)
 
 
-def test_other_statuses_are_classified(clock: FakeTime) -> None:
+def test_other_statuses_are_classified(clock: FakeClock) -> None:
     for status, kind in (
         (401, Rejected),
         (403, Rejected),
@@ -491,7 +475,7 @@ def test_429_is_honoured_exactly_and_converges(aiven: AivenHttp, fake: FakeAiven
         assert current.at - previous.at >= 1.0
 
 
-def test_429_pauses_every_caller_of_the_shared_budget(fake: FakeAiven, clock: FakeTime) -> None:
+def test_429_pauses_every_caller_of_the_shared_budget(fake: FakeAiven, clock: FakeClock) -> None:
     budget = RequestBudget(rate=None)
     one = make_adapter(fake, clock, budget=budget, retry=RetryPolicy(call_budget=1.0))
     two = make_adapter(fake, clock, budget=budget, retry=RetryPolicy(call_budget=10.0))
@@ -500,7 +484,7 @@ def test_429_pauses_every_caller_of_the_shared_budget(fake: FakeAiven, clock: Fa
     # `one` cannot wait 2 s within its 1 s budget: it hands the wait back instead of sleeping
     assert isinstance(one_result, Failure) and isinstance(one_result.failure(), Throttled)
     throttled_at = fake.requests_matching(path=r"/kms/ca")[0].at
-    assert clock() == throttled_at
+    assert clock.monotonic() == throttled_at
     # `two` talks to another endpoint but shares the budget: it waits out the pause first
     assert isinstance(two.service(PROJECT, "kafka"), Success)
     service_get = fake.requests_matching("GET", r"/service/kafka$")[0]
@@ -508,23 +492,23 @@ def test_429_pauses_every_caller_of_the_shared_budget(fake: FakeAiven, clock: Fa
 
 
 def test_retry_after_longer_than_the_call_budget_returns_throttled_without_waiting(
-    fake: FakeAiven, clock: FakeTime
+    fake: FakeAiven, clock: FakeClock
 ) -> None:
     aiven = make_adapter(fake, clock, retry=RetryPolicy(call_budget=10.0))
     fake.faults.throttle(retry_after=30, path=r"/kms/ca")
-    start = clock()
+    start = clock.monotonic()
     result = aiven.project_ca(PROJECT)
     assert isinstance(result, Failure)
     error = result.failure()
     assert isinstance(error, Throttled) and 29.0 <= error.retry_after <= 30.0
-    assert clock() == start and len(fake.requests_matching(path=r"/kms/ca")) == 1
+    assert clock.monotonic() == start and len(fake.requests_matching(path=r"/kms/ca")) == 1
     # the next call does not send before the pause elapsed either
     again = aiven.service(PROJECT, "kafka")
     assert isinstance(again, Failure) and isinstance(again.failure(), Throttled)
     assert len(fake.request_log) == 1
 
 
-def test_throttle_without_header_uses_the_message(clock: FakeTime) -> None:
+def test_throttle_without_header_uses_the_message(clock: FakeClock) -> None:
     body = {"message": "Rate limit 120 exceeded - try again in 28s", "errors": []}
     transport = httpx.MockTransport(lambda r: httpx.Response(429, json=body))
     result = make_adapter(None, clock, transport=transport).project_ca(PROJECT)
@@ -534,7 +518,7 @@ def test_throttle_without_header_uses_the_message(clock: FakeTime) -> None:
 
 
 def test_the_adaptive_rate_falls_on_a_429_and_climbs_back_on_answers(
-    fake: FakeAiven, clock: FakeTime
+    fake: FakeAiven, clock: FakeClock
 ) -> None:
     budget = RequestBudget(rate=40.0, burst=40)
     aiven = make_adapter(fake, clock, budget=budget)
@@ -547,7 +531,7 @@ def test_the_adaptive_rate_falls_on_a_429_and_climbs_back_on_answers(
 
 
 def test_client_budget_spreads_requests_and_answers_throttled_when_spent(
-    fake: FakeAiven, clock: FakeTime
+    fake: FakeAiven, clock: FakeClock
 ) -> None:
     budget = RequestBudget(rate=2.0, burst=2)
     aiven = make_adapter(fake, clock, budget=budget, retry=RetryPolicy(call_budget=0.2))
@@ -562,7 +546,7 @@ def test_client_budget_spreads_requests_and_answers_throttled_when_spent(
     assert isinstance(aiven.service(PROJECT, "os"), Success)
 
 
-def test_rate_limited_server_is_never_hit_before_retry_after(fake: FakeAiven, clock: FakeTime) -> None:
+def test_rate_limited_server_is_never_hit_before_retry_after(fake: FakeAiven, clock: FakeClock) -> None:
     aiven = make_adapter(fake, clock, retry=RetryPolicy(attempts=5, call_budget=30.0))
     fake.faults.rate_limit(3, window_s=2.0)
     for name in ("a_1", "a_2", "a_3", "a_4"):
@@ -578,7 +562,7 @@ class _ThrottledRightAfterTheCheck(RequestBudget):
     """Lets the first request through its budget check, then another worker's 429 lands (a
     pause begins) before that request is sent: the race the request hook closes."""
 
-    def __init__(self, clock: FakeTime, pause: float) -> None:
+    def __init__(self, clock: FakeClock, pause: float) -> None:
         super().__init__(rate=None, burst=1)
         self._clock = clock
         self._pause = pause
@@ -588,23 +572,23 @@ class _ThrottledRightAfterTheCheck(RequestBudget):
         wait = super().try_acquire(now)
         if not self.raced:
             self.raced = True
-            self.pause_until(self._clock() + self._pause)
+            self.pause_until(self._clock.monotonic() + self._pause)
         return wait
 
 
 def test_a_pause_that_begins_after_the_budget_check_still_holds_the_request(
-    fake: FakeAiven, clock: FakeTime
+    fake: FakeAiven, clock: FakeClock
 ) -> None:
     budget = _ThrottledRightAfterTheCheck(clock, pause=2.0)
     aiven = make_adapter(fake, clock, budget=budget)
-    started = clock()
+    started = clock.monotonic()
     assert isinstance(aiven.project_ca(PROJECT), Success)
     assert budget.raced
     assert [entry.at - started >= 2.0 for entry in fake.request_log] == [True]
     assert aiven.request_counts() == {"ProjectKmsGetCA": 1}
 
 
-def test_a_429_pauses_every_worker_before_it_is_even_recorded(clock: FakeTime) -> None:
+def test_a_429_pauses_every_worker_before_it_is_even_recorded(clock: FakeClock) -> None:
     """The response hook pauses the shared budget as soon as the headers arrive, before the
     answer is observed, logged or classified (other workers check the pause meanwhile)."""
     budget = RequestBudget.unlimited()
@@ -616,7 +600,7 @@ def test_a_429_pauses_every_worker_before_it_is_even_recorded(clock: FakeTime) -
         return httpx.Response(200, json={"certificate": "-----BEGIN CERTIFICATE-----"})
 
     def observer(operation: str, outcome: str, duration: float) -> None:
-        pause_when_observed.setdefault(outcome, budget.paused_until() - clock())
+        pause_when_observed.setdefault(outcome, budget.paused_until() - clock.monotonic())
 
     aiven = make_adapter(
         None, clock, transport=httpx.MockTransport(handler), budget=budget, observer=observer
@@ -658,7 +642,7 @@ def _service_with_primary_user(request: httpx.Request) -> httpx.Response:
     return httpx.Response(404, json={"message": "not found"})
 
 
-def test_delete_refuses_a_primary_user_known_from_cached_facts(clock: FakeTime) -> None:
+def test_delete_refuses_a_primary_user_known_from_cached_facts(clock: FakeClock) -> None:
     sent: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -687,7 +671,7 @@ def test_cached_service_never_sends_a_request(aiven: AivenHttp, fake: FakeAiven)
     assert aiven.cached_service(PROJECT, "vk") is None
 
 
-def test_delete_without_cached_facts_costs_no_extra_request(clock: FakeTime) -> None:
+def test_delete_without_cached_facts_costs_no_extra_request(clock: FakeClock) -> None:
     sent: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -700,7 +684,7 @@ def test_delete_without_cached_facts_costs_no_extra_request(clock: FakeTime) -> 
     adapter.close()
 
 
-def test_ensure_refuses_a_primary_user(clock: FakeTime) -> None:
+def test_ensure_refuses_a_primary_user(clock: FakeClock) -> None:
     adapter = make_adapter(None, clock, transport=httpx.MockTransport(_service_with_primary_user))
     result = adapter.ensure_user(PROJECT, "kafka", "ops-admin")
     assert isinstance(result, Failure) and isinstance(result.failure(), Rejected)
@@ -761,7 +745,7 @@ def test_set_access_control_directly(aiven: AivenHttp, fake: FakeAiven) -> None:
 # --- caches --------------------------------------------------------------------------------------
 
 
-def test_project_ca_and_service_are_cached_until_ttl(fake: FakeAiven, clock: FakeTime) -> None:
+def test_project_ca_and_service_are_cached_until_ttl(fake: FakeAiven, clock: FakeClock) -> None:
     aiven = make_adapter(fake, clock, cache_ttl=60.0)
     ca = aiven.project_ca(PROJECT).unwrap()
     assert ca == fake.project_ca_pem(PROJECT)
@@ -808,7 +792,7 @@ def test_builtin_users_are_never_ensured(aiven: AivenHttp, fake: FakeAiven) -> N
     assert not fake.request_log
 
 
-def test_concurrent_misses_do_one_request(clock: FakeTime) -> None:
+def test_concurrent_misses_do_one_request(clock: FakeClock) -> None:
     fake = make_fake(clock)
     release = threading.Event()
     arrived = threading.Semaphore(0)
@@ -836,7 +820,7 @@ def test_concurrent_misses_do_one_request(clock: FakeTime) -> None:
 # --- observability and secrets -------------------------------------------------------------------
 
 
-def test_observer_and_request_counts(fake: FakeAiven, clock: FakeTime) -> None:
+def test_observer_and_request_counts(fake: FakeAiven, clock: FakeClock) -> None:
     seen: list[tuple[str, str, float]] = []
     aiven = make_adapter(fake, clock, observer=lambda op, outcome, d: seen.append((op, outcome, d)))
     fake.faults.error(503, path=r"/kms/ca", times=1)
@@ -849,7 +833,7 @@ def test_observer_and_request_counts(fake: FakeAiven, clock: FakeTime) -> None:
     assert aiven.request_counts() == {"ProjectKmsGetCA": 2}
 
 
-def test_a_raising_observer_does_not_break_calls(fake: FakeAiven, clock: FakeTime) -> None:
+def test_a_raising_observer_does_not_break_calls(fake: FakeAiven, clock: FakeClock) -> None:
     def boom(op: str, outcome: str, duration: float) -> None:
         raise RuntimeError("metrics down")
 
@@ -862,7 +846,7 @@ CANARY = "canary-9f8e7d6c5b4a39281706"
 
 @pytest.mark.parametrize("status", [500, 400, 404, 409, 429])
 def test_canary_in_error_bodies_never_reaches_logs_or_errors(
-    fake: FakeAiven, clock: FakeTime, status: int
+    fake: FakeAiven, clock: FakeClock, status: int
 ) -> None:
     aiven = make_adapter(fake, clock, retry=RetryPolicy(attempts=2, call_budget=3.0))
     fake.faults.echo_canary(CANARY, status=status)
@@ -881,7 +865,7 @@ def test_canary_in_error_bodies_never_reaches_logs_or_errors(
     assert TOKEN not in text
 
 
-def test_admin_credentials_seen_in_service_reads_are_registered(fake: FakeAiven, clock: FakeTime) -> None:
+def test_admin_credentials_seen_in_service_reads_are_registered(fake: FakeAiven, clock: FakeClock) -> None:
     registry = SecretRegistry()
     aiven = make_adapter(fake, clock, secrets=registry)
     aiven.service(PROJECT, "os").unwrap()
@@ -889,7 +873,7 @@ def test_admin_credentials_seen_in_service_reads_are_registered(fake: FakeAiven,
     assert admin_password in registry
 
 
-def test_known_credentials_echoed_in_4xx_messages_are_masked(clock: FakeTime) -> None:
+def test_known_credentials_echoed_in_4xx_messages_are_masked(clock: FakeClock) -> None:
     fake = make_fake(clock)
     registry = SecretRegistry()
     aiven = make_adapter(fake, clock, secrets=registry)

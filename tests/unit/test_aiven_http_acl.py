@@ -11,7 +11,8 @@ from aivenator.adapters.fakes.aiven.core import FakeAiven
 from aivenator.domain.facts import OpenSearchAcl, OpenSearchRule, Rejected
 from returns.result import Failure, Success
 
-from tests.unit.test_aiven_http import PROJECT, TOKEN, FakeTime, make_adapter, make_fake
+from tests.support.clock import FakeClock
+from tests.unit.test_aiven_http import PROJECT, TOKEN, make_adapter, make_fake
 
 RW = (OpenSearchRule("_*", "readwrite"), OpenSearchRule("*", "readwrite"))
 R = (OpenSearchRule("*", "read"),)
@@ -30,7 +31,7 @@ def entries(fake: FakeAiven) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_put_adds_entry_enables_and_keeps_others_and_unknown_fields() -> None:
-    clock = FakeTime()
+    clock = FakeClock()
     fake = make_fake(clock)
     set_doc(
         fake,
@@ -54,7 +55,7 @@ def test_put_adds_entry_enables_and_keeps_others_and_unknown_fields() -> None:
 
 
 def test_put_is_a_no_op_when_already_right_and_replaces_changed_rules() -> None:
-    clock = FakeTime()
+    clock = FakeClock()
     fake = make_fake(clock)
     aiven = make_adapter(fake, clock)
     aiven.put_user_rules(PROJECT, "os", "u-r", R).unwrap()
@@ -67,7 +68,7 @@ def test_put_is_a_no_op_when_already_right_and_replaces_changed_rules() -> None:
 
 
 def test_remove_drops_only_our_entry_and_absent_is_success_without_write() -> None:
-    clock = FakeTime()
+    clock = FakeClock()
     fake = make_fake(clock)
     aiven = make_adapter(fake, clock)
     aiven.put_user_rules(PROJECT, "os", "keep", R).unwrap()
@@ -81,7 +82,7 @@ def test_remove_drops_only_our_entry_and_absent_is_success_without_write() -> No
 
 
 def test_a_concurrent_writer_with_a_stale_snapshot_is_detected_and_repaired() -> None:
-    clock = FakeTime()
+    clock = FakeClock()
     fake = make_fake(clock)
     set_doc(
         fake,
@@ -106,7 +107,7 @@ def test_a_concurrent_writer_with_a_stale_snapshot_is_detected_and_repaired() ->
 
 
 def test_a_late_overwrite_during_the_settle_time_is_caught_by_the_second_check() -> None:
-    clock = FakeTime()
+    clock = FakeClock()
     fake = make_fake(clock)
     snapshot = fake.opensearch_acl(PROJECT, "os")
     gets_after_post = {"n": 0, "armed": True}
@@ -128,7 +129,7 @@ def test_a_late_overwrite_during_the_settle_time_is_caught_by_the_second_check()
 
 
 def test_writers_that_keep_winning_exhaust_the_attempts() -> None:
-    clock = FakeTime()
+    clock = FakeClock()
     fake = make_fake(clock)
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -146,14 +147,14 @@ def test_writers_that_keep_winning_exhaust_the_attempts() -> None:
 
 
 def test_acl_on_a_non_opensearch_service_is_rejected() -> None:
-    clock = FakeTime()
+    clock = FakeClock()
     aiven = make_adapter(make_fake(clock), clock)
     result = aiven.put_user_rules(PROJECT, "kafka", "u", R)
     assert isinstance(result, Failure) and isinstance(result.failure(), Rejected)
 
 
 def test_acl_write_failure_is_retried_by_reading_again() -> None:
-    clock = FakeTime()
+    clock = FakeClock()
     fake = make_fake(clock)
     fake.faults.commit_then_fail(method="POST", path="/opensearch/acl", times=1, drop=True)
     aiven = make_adapter(fake, clock)

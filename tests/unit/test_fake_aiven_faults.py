@@ -10,31 +10,20 @@ import pytest
 from aivenator.adapters.fakes.aiven import FakeAiven, parse_rate_limit
 from aivenator.adapters.fakes.aiven.core import Drop
 
+from tests.support.clock import FakeClock
+
 TOKEN = "test-token"
 P = "dev-nais-dev"
 USERS = f"/v1/project/{P}/service/opensearch-team-a-logs/user"
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def clock() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-def fake(clock: FakeTime) -> FakeAiven:
+def fake(clock: FakeClock) -> FakeAiven:
     return FakeAiven.with_default_seed(token=TOKEN, monotonic=clock.monotonic, sleep=clock.sleep)
 
 
@@ -56,13 +45,13 @@ def create(api: httpx.Client, name: str) -> httpx.Response:
 
 
 def test_latency_is_added_per_matching_request_and_sums_up(
-    api: httpx.Client, fake: FakeAiven, clock: FakeTime
+    api: httpx.Client, fake: FakeAiven, clock: FakeClock
 ) -> None:
     fake.faults.latency(50)
     fake.faults.latency(200, method="POST")
     api.get(f"/v1/project/{P}/kms/ca")
     create(api, "slow")
-    assert clock.slept == [0.05, 0.25]
+    assert clock.sleeps == [0.05, 0.25]
 
 
 def test_errors_are_count_limited_and_do_not_touch_state(api: httpx.Client, fake: FakeAiven) -> None:
@@ -110,16 +99,16 @@ def test_throttle_answers_429_with_retry_after_and_aivens_message(api: httpx.Cli
     assert create(api, "t1").status_code == 200
 
 
-def test_rate_limit_budget_per_window(api: httpx.Client, fake: FakeAiven, clock: FakeTime) -> None:
+def test_rate_limit_budget_per_window(api: httpx.Client, fake: FakeAiven, clock: FakeClock) -> None:
     fake.faults.rate_limit(3, window_s=10)
     ca = f"/v1/project/{P}/kms/ca"
     assert [api.get(ca).status_code for _ in range(3)] == [200, 200, 200]
-    clock.now += 4
+    clock.advance(4)
     refused = api.get(ca)
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "6"
     assert "Rate limit 3 exceeded - try again in 6s" in refused.json()["message"]
-    clock.now += 6
+    clock.advance(6)
     assert api.get(ca).status_code == 200
 
 
@@ -144,12 +133,12 @@ def test_share_of_requests_is_deterministic_for_a_fault_seed() -> None:
 
 
 def test_timeout_raises_read_timeout_and_logs_dropped(
-    api: httpx.Client, fake: FakeAiven, clock: FakeTime
+    api: httpx.Client, fake: FakeAiven, clock: FakeClock
 ) -> None:
     fake.faults.timeout(hang_s=30, method="POST", times=1)
     with pytest.raises(httpx.ReadTimeout):
         create(api, "to")
-    assert clock.slept == []  # MockTransport never hangs
+    assert clock.sleeps == []  # MockTransport never hangs
     assert fake.request_log[-1].status == "dropped"
     assert "to" not in fake.users(P, "opensearch-team-a-logs")
 
@@ -222,11 +211,11 @@ def test_first_failure_rule_wins_and_later_ones_are_not_consumed(api: httpx.Clie
 
 
 def test_retry_after_can_be_checked_from_the_request_log(
-    api: httpx.Client, fake: FakeAiven, clock: FakeTime
+    api: httpx.Client, fake: FakeAiven, clock: FakeClock
 ) -> None:
     fake.faults.throttle(retry_after=2, times=1)
     first = create(api, "honour")
-    clock.now += float(first.headers["retry-after"])
+    clock.advance(float(first.headers["retry-after"]))
     assert create(api, "honour").status_code == 200
     attempts = fake.requests_matching("POST", r"/user$")
     assert [a.status for a in attempts] == [429, 200]

@@ -10,25 +10,15 @@ from aivenator.adapters.kubernetes_timing import TimedKubernetes
 from aivenator.domain.kubernetes_port import MANAGED_SECRETS, KubeNotFound, KubeObject
 from returns.result import Result
 
+from tests.support.clock import FakeClock
+
 FINALIZER = "aivenator.aiven.nais.io/finalizer"
-
-
-class SteppingClock:
-    """Each reading is `step` seconds after the previous one."""
-
-    def __init__(self, step: float) -> None:
-        self.now = 0.0
-        self.step = step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
 
 
 def timed(step: float = 0.25) -> tuple[TimedKubernetes, FakeKubernetes, list[tuple[str, float]]]:
     inner = FakeKubernetes(namespaces=("team-a",))
     seen: list[tuple[str, float]] = []
-    return TimedKubernetes(inner, SteppingClock(step), lambda op, s: seen.append((op, s))), inner, seen
+    return TimedKubernetes(inner, FakeClock(monotonic=0.0, step=step).monotonic, lambda op, s: seen.append((op, s))), inner, seen
 
 
 def secret(name: str) -> dict[str, Any]:
