@@ -158,7 +158,7 @@ class KubernetesApi:
         self,
         namespace: str,
         name: str,
-        status_patch: Mapping[str, Any],
+        status_patch: Mapping[str, object],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
         body: dict[str, object] = {"status": dict(status_patch)}
@@ -200,7 +200,7 @@ class KubernetesApi:
         self,
         namespace: str,
         name: str,
-        merge_patch: Mapping[str, Any],
+        merge_patch: Mapping[str, object],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
         body = deep_copy(merge_patch)

@@ -49,7 +49,7 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def deep_copy(obj: Mapping[str, Any]) -> KubeObject:
+def deep_copy(obj: Mapping[str, object]) -> KubeObject:
     """A copy of a JSON-ish dict (faster than copy.deepcopy for plain JSON)."""
     copied: KubeObject = _copy(obj)
     return copied
@@ -107,7 +107,7 @@ def lease_from(obj: Mapping[str, Any]) -> Lease:
 
 
 Getter = Callable[[str, str], Result[KubeObject, KubeError]]
-Patcher = Callable[[str, str, Mapping[str, Any], str | None], Result[KubeObject, KubeError]]
+Patcher = Callable[[str, str, Mapping[str, object], str | None], Result[KubeObject, KubeError]]
 
 
 def edit_finalizers(

@@ -231,7 +231,7 @@ class OwnershipIndex:
         for user in old.users:
             self._drop_holder(user, key)
 
-    def apply(self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
+    def apply(self, old: Mapping[str, object] | None, new: Mapping[str, object] | None) -> None:
         """One cache change in API shape: (None, obj) added, (obj, obj') changed, (obj, None) gone."""
         if new is None:
             if old is not None:

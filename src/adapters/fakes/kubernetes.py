@@ -162,7 +162,7 @@ class FakeKubernetes:
                     "Namespace", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                 )
 
-    def apply(self, obj: Mapping[str, Any]) -> KubeObject:
+    def apply(self, obj: Mapping[str, object]) -> KubeObject:
         """Create or replace `obj` as given (status too), like `kubectl apply` for test setup.
 
         The namespace is created if missing; uid/creationTimestamp survive a replace; generation
@@ -217,7 +217,7 @@ class FakeKubernetes:
             return isinstance(self._delete(kind, namespace, name, None, None), Success)
 
     def patch(
-        self, kind: str, namespace: str, name: str, merge_patch: Mapping[str, Any], *, status: bool = False
+        self, kind: str, namespace: str, name: str, merge_patch: Mapping[str, object], *, status: bool = False
     ) -> Result[KubeObject, KubeError]:
         """A merge patch of any kind, like `kubectl patch --type merge [--subresource status]`.
 
@@ -290,7 +290,7 @@ class FakeKubernetes:
         self,
         namespace: str,
         name: str,
-        status_patch: Mapping[str, Any],
+        status_patch: Mapping[str, object],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
         return self._patch(
@@ -317,14 +317,14 @@ class FakeKubernetes:
     def get_secret(self, namespace: str, name: str) -> Result[KubeObject, KubeError]:
         return self._get("Secret", namespace, name)
 
-    def create_secret(self, body: Mapping[str, Any]) -> Result[KubeObject, KubeError]:
+    def create_secret(self, body: Mapping[str, object]) -> Result[KubeObject, KubeError]:
         return self._create("Secret", body)
 
     def patch_secret(
         self,
         namespace: str,
         name: str,
-        merge_patch: Mapping[str, Any],
+        merge_patch: Mapping[str, object],
         resource_version: str | None = None,
     ) -> Result[KubeObject, KubeError]:
         return self._patch("Secret", namespace, name, merge_patch, resource_version, status=False)
@@ -536,7 +536,7 @@ class FakeKubernetes:
             )
             return Success(ListResult(items, str(self._rv)))
 
-    def _create(self, kind: str, body: Mapping[str, Any]) -> Result[KubeObject, KubeError]:
+    def _create(self, kind: str, body: Mapping[str, object]) -> Result[KubeObject, KubeError]:
         with self._lock:
             self._count(kind, "create")
             if (fault := self._take_fault("create", kind)) is not None:
@@ -797,7 +797,7 @@ def _as_watch_item(
     return None
 
 
-def _spec_of(obj: Mapping[str, Any]) -> dict[str, object]:
+def _spec_of(obj: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 

@@ -296,7 +296,7 @@ class FakeAiven:
             del self._projects[project].services[service]
 
     def add_user(
-        self, project: str, service: str, username: str, access_control: Mapping[str, Any] | None = None
+        self, project: str, service: str, username: str, access_control: Mapping[str, object] | None = None
     ) -> JSON:
         """Create a regular user directly in state (no request, no faults); returns a copy."""
         with self._lock:
@@ -593,7 +593,7 @@ class FakeAiven:
     # ---- users --------------------------------------------------------------------------------
 
     def _create_user(
-        self, svc: _Service, username: str, user_type: str, access_control: Mapping[str, Any] | None = None
+        self, svc: _Service, username: str, user_type: str, access_control: Mapping[str, object] | None = None
     ) -> JSON:
         user: JSON = {"username": username, "type": user_type, "password": _new_password()}
         if svc.service_type == "kafka":
