@@ -8,7 +8,6 @@ import re
 import threading
 from collections.abc import Container
 from dataclasses import replace
-from typing import Any
 
 from aivenator.adapters.aiven_cache import SingleFlightCache
 from aivenator.adapters.aiven_transport import AivenTransport, api_path
@@ -140,7 +139,7 @@ class AivenFacts:
 
         self._services.update((project, service), change)
 
-    def invalidate_on(self, project: str, service: str, result: Result[Any, AivenError]) -> None:
+    def invalidate_on(self, project: str, service: str, result: Result[object, AivenError]) -> None:
         """Forget the service's facts when a call suggests they are stale: the service (or its
         project) is gone, or Aiven is failing for it. A plain missing user says nothing about the
         service, so it keeps the cache warm."""

@@ -238,7 +238,7 @@ class RedactingProcessor:
         self._known = tuple(known_secrets)
 
     def __call__(
-        self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+        self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key in list(event_dict):
             event_dict[key] = redact_value(event_dict[key], self._known, registry=self._registry)

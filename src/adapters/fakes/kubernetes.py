@@ -26,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aivenator.adapters.kubernetes_common import (
     add_finalizer,
@@ -104,6 +104,12 @@ WRITE_VERBS = frozenset({"create", "patch", "patch_status", "update", "delete"})
 Key = tuple[str, str]
 
 
+class WallClock(Protocol):
+    """What the fake needs of a clock: the wall time for the timestamps it stamps."""
+
+    def now(self) -> datetime: ...
+
+
 class _SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -132,9 +138,9 @@ class FakeKubernetes:
     """
 
     def __init__(
-        self, clock: Any = None, history: int = 10_000, namespaces: tuple[str, ...] = ("default",)
+        self, clock: WallClock | None = None, history: int = 10_000, namespaces: tuple[str, ...] = ("default",)
     ) -> None:
-        self._clock = clock if clock is not None else _SystemClock()
+        self._clock: WallClock = clock if clock is not None else _SystemClock()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._objects: dict[str, dict[Key, KubeObject]] = {kind: {} for kind in KINDS}

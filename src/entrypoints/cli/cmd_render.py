@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 PORT_RANGE = range(1, 65536)
 
 
-def _text(raw: Any, where: str, problems: list[str], *, required: bool = True) -> str | None:
+def _text(raw: object, where: str, problems: list[str], *, required: bool = True) -> str | None:
     """A non-empty string at `where`, else a problem (or None when absent and not required)."""
     if raw is None or raw == "":
         if required:

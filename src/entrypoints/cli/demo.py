@@ -26,7 +26,7 @@ import secrets as _secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -58,7 +58,7 @@ AIVEN_OBJECTS = (
 )
 
 #: Used when `deploy/examples/` is not next to the code (an installed wheel).
-BUILTIN_EXAMPLES: tuple[dict[str, Any], ...] = (
+BUILTIN_EXAMPLES: tuple[dict[str, object], ...] = (
     {
         "apiVersion": "aiven.nais.io/v1",
         "kind": "AivenApplication",
@@ -122,7 +122,7 @@ class Output:
 @dataclass
 class Snapshot:
     secrets: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict)
-    apps: dict[tuple[str, str], tuple[str, Any, Any]] = field(default_factory=dict)
+    apps: dict[tuple[str, str], tuple[str, object, object]] = field(default_factory=dict)
     users: set[tuple[str, str, str]] = field(default_factory=set)
 
 
@@ -234,7 +234,7 @@ def load_examples(directory: Path | None) -> tuple[list[dict[str, Any]], str]:
     return [_prepare(app) for app in BUILTIN_EXAMPLES], "built-in copies"
 
 
-def _prepare(app: dict[str, Any]) -> dict[str, Any]:
+def _prepare(app: Mapping[str, object]) -> dict[str, Any]:
     body: dict[str, Any] = yaml.safe_load(yaml.safe_dump(app))
     meta = body.setdefault("metadata", {})
     meta["namespace"] = NAMESPACE
@@ -264,7 +264,7 @@ def masked(value: str) -> str:
     return f"*** ({len(base64.b64decode(value))} bytes)"
 
 
-def _pod(name: str, secret: str) -> dict[str, Any]:
+def _pod(name: str, secret: str) -> dict[str, object]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
