@@ -19,12 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from aivenator.domain import labels
 from aivenator.domain.application import AivenApplication
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import SecretView, parse_time
+from aivenator.domain.json_value import JsonValue
 from aivenator.domain.limits import (
     MAX_CONDITION_MESSAGE,
     MAX_CONDITIONS,
@@ -336,9 +337,9 @@ class AppStatus:
     def condition(self, condition_type: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == condition_type), None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JsonValue]:
         """The status object in API shape (camelCase); absent values are left out."""
-        out: dict[str, Any] = {}
+        out: dict[str, JsonValue] = {}
         for key, value in (
             ("synchronizationHash", self.synchronization_hash),
             ("synchronizationState", self.synchronization_state),
@@ -362,9 +363,9 @@ class AppStatus:
         return out
 
 
-def status_patch_body(status: AppStatus) -> dict[str, Any]:
+def status_patch_body(status: AppStatus) -> dict[str, dict[str, JsonValue]]:
     """A JSON merge patch for the status subresource; fields now absent are removed (None)."""
-    body: dict[str, Any] = {
+    body: dict[str, JsonValue] = {
         "synchronizationHash": None,
         "synchronizationState": None,
         "synchronizationTime": None,

@@ -35,6 +35,7 @@ from aivenator.domain.application import AivenApplication
 from aivenator.domain.expiry import is_expired, next_wakeup
 from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, ServiceType, ServiceUser
 from aivenator.domain.janitor import SecretView, secret_view
+from aivenator.domain.json_value import JsonValue
 from aivenator.domain.kubernetes_port import (
     KubeAlreadyExists,
     KubeConflict,
@@ -612,8 +613,8 @@ class Reconciler:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _status_body(status: AppStatus) -> dict[str, object]:
-    body: dict[str, object] = status_patch_body(status)["status"]
+def _status_body(status: AppStatus) -> dict[str, JsonValue]:
+    body: dict[str, JsonValue] = status_patch_body(status)["status"]
     return body
 
 
