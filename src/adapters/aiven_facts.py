@@ -1,13 +1,15 @@
 """Slow-changing Aiven facts: the project CA and each service's facts (state, endpoints, user
-names), cached with a TTL and single-flight loading, kept in step by the user calls (a created or
-deleted user updates the cached names) and forgotten when a call suggests they went stale."""
+names), cached with a TTL and single-flight loading and forgotten when a call suggests they went
+stale. Beside them, each service's known user names (a set) and their count per naming convention,
+kept in step by the user calls (a created or deleted user updates both in O(1)) and rebuilt from
+scratch whenever the service is read again. The `usernames` of the cached `ServiceFacts` stay as
+Aiven reported them at that read; `known_users` is the live view."""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Container
-from dataclasses import replace
+from collections.abc import Container, Mapping
 
 from aivenator.adapters.aiven_cache import SingleFlightCache
 from aivenator.adapters.aiven_transport import AivenTransport, api_path
@@ -18,6 +20,7 @@ from aivenator.adapters.aiven_wire import (
     unwrap,
     user_secrets,
 )
+from aivenator.domain import names
 from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, Unavailable
 from returns.result import Failure, Result, Success
 
@@ -34,9 +37,11 @@ class AivenFacts:
         self._services: SingleFlightCache[tuple[str, str], ServiceFacts, AivenError] = SingleFlightCache(
             transport.clock
         )
-        # The service's user names as a set (membership in O(1) on every ensure), kept in step
-        # with the cached facts.
+        # The service's user names as a set (membership in O(1) on every ensure) and how many
+        # follow each naming convention (the service_users_count gauge, O(1) per reconcile), both
+        # rebuilt on every read of the service and kept in step by our own creates and deletes.
         self._known: dict[tuple[str, str], set[str]] = {}
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}
         self._known_lock = threading.Lock()
 
     def invalidate(self, project: str, service: str | None = None) -> None:
@@ -78,8 +83,10 @@ class AivenFacts:
                 "ServiceGet", "GET", path, deadline, params={"include_secrets": "true"}
             ).bind(lambda body: self._t.decode("ServiceGet", lambda: self._service_from(project, body)))
             if isinstance(result, Success):
+                known = set(result.unwrap().usernames)
                 with self._known_lock:
-                    self._known[(project, service)] = set(result.unwrap().usernames)
+                    self._known[(project, service)] = known
+                    self._counts[(project, service)] = names.count_by_convention(known)
             return result
 
         def ttl(facts: ServiceFacts) -> float:
@@ -120,24 +127,27 @@ class AivenFacts:
         with self._known_lock:
             return self._known.get((project, service), frozenset())
 
+    def users_by_convention(self, project: str, service: str) -> Mapping[str, int]:
+        """How many of `known_users` follow each naming convention (`names.USERNAME_CONVENTIONS`,
+        zeros included; empty when the service was never read): a copy, O(1); never sends a request."""
+        with self._known_lock:
+            return dict(self._counts.get((project, service), {}))
+
     def remember_user(self, project: str, service: str, username: str, *, present: bool) -> None:
-        """Record a create (or adoption) or a delete in the cached facts; O(1) when nothing changes."""
+        """Record a create (or adoption) or a delete in the known users and their per-convention
+        counts; O(1). Nothing to do when the service was never read (its first read sees it)."""
         with self._known_lock:
             known = self._known.get((project, service))
-            if known is not None:
-                if (username in known) == present:
-                    return
-                if present:
-                    known.add(username)
-                else:
-                    known.discard(username)
-
-        def change(facts: ServiceFacts) -> ServiceFacts:
+            if known is None or (username in known) == present:
+                return
+            counts = self._counts[(project, service)]
+            convention = names.username_convention(username)
             if present:
-                return replace(facts, usernames=(*facts.usernames, username))
-            return replace(facts, usernames=tuple(n for n in facts.usernames if n != username))
-
-        self._services.update((project, service), change)
+                known.add(username)
+                counts[convention] += 1
+            else:
+                known.discard(username)
+                counts[convention] -= 1
 
     def invalidate_on(self, project: str, service: str, result: Result[object, AivenError]) -> None:
         """Forget the service's facts when a call suggests they are stale: the service (or its

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random as _random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import httpx
@@ -116,6 +116,14 @@ class AivenHttp:
     def list_services(self, project: str) -> Result[tuple[ServiceFacts, ...], AivenError]:
         """Every service of the project with its user names, in one request (for the orphan sweep)."""
         return self._facts.list_services(project)
+
+    def known_users(self, project: str, service: str) -> Container[str]:
+        """The service's user names as known now (last read plus our creates and deletes); O(1)."""
+        return self._facts.known_users(project, service)
+
+    def users_by_convention(self, project: str, service: str) -> Mapping[str, int]:
+        """How many known users follow each naming convention; O(1), never sends a request."""
+        return self._facts.users_by_convention(project, service)
 
     # --- AivenServiceUsers -----------------------------------------------------------------------
 

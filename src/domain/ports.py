@@ -7,6 +7,7 @@ from an adapter mean a bug.
 
 from __future__ import annotations
 
+from collections.abc import Container, Mapping
 from typing import Protocol
 
 from aivenator.domain.facts import (
@@ -39,6 +40,16 @@ class AivenServices(Protocol):
     def invalidate(self, project: str, service: str | None = None) -> None:
         """Forget cached facts of one service (or the project CA when `service` is None), so the
         next read asks Aiven."""
+        ...
+
+    def known_users(self, project: str, service: str) -> Container[str]:
+        """The service's user names as known now (its last read plus our own creates and deletes
+        since): O(1) membership; never asks Aiven (empty before the service was read)."""
+        ...
+
+    def users_by_convention(self, project: str, service: str) -> Mapping[str, int]:
+        """How many of `known_users` follow each `names.username_convention` (every convention,
+        zeros included; empty before the service was read): O(1); never asks Aiven."""
         ...
 
 

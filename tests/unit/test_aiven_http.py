@@ -29,6 +29,7 @@ from aivenator.domain.facts import (
     Unavailable,
     ValkeyAccessControl,
 )
+from aivenator.domain.names import count_by_convention
 from aivenator.domain.ports import AivenPort
 from returns.result import Failure, Success
 
@@ -242,9 +243,37 @@ def test_warm_ensure_uses_cached_service_facts_and_one_get(aiven: AivenHttp, fak
     again = aiven.ensure_user(PROJECT, "kafka", "team_app_1").unwrap()
     assert again.username == "team_app_1"
     assert ops(fake)[before:] == [("GET", user_path("kafka", "team_app_1"))]
-    # and the cached facts learnt about the new user without another GET
-    assert "team_app_1" in aiven.service(PROJECT, "kafka").unwrap().usernames
+    # and the known users learnt about the new user without another GET
+    assert "team_app_1" in aiven.known_users(PROJECT, "kafka")
     assert aiven.request_counts()["ServiceGet"] == 1
+
+
+def test_known_users_and_convention_counts_follow_creates_deletes_and_rereads(
+    aiven: AivenHttp, fake: FakeAiven
+) -> None:
+    fake.add_user(PROJECT, "kafka", "other.team.app")
+    assert aiven.users_by_convention(PROJECT, "kafka") == {}  # never read: nothing known
+    aiven.service(PROJECT, "kafka").unwrap()
+
+    def from_aiven() -> dict[str, int]:
+        return count_by_convention(fake.users(PROJECT, "kafka"))
+
+    assert aiven.users_by_convention(PROJECT, "kafka") == from_aiven() == {"dot": 1, "underscore": 0, "other": 1}
+    for name in ("team_ns_app_1a2b", "plain", "team.app", "team_ns_app_1a2b"):
+        aiven.ensure_user(PROJECT, "kafka", name).unwrap()
+        assert aiven.users_by_convention(PROJECT, "kafka") == from_aiven()
+        assert name in aiven.known_users(PROJECT, "kafka")
+    assert aiven.users_by_convention(PROJECT, "kafka") == {"dot": 2, "underscore": 1, "other": 2}
+    for name in ("team_ns_app_1a2b", "team_ns_app_1a2b", "team.app"):
+        aiven.delete_user(PROJECT, "kafka", name).unwrap()
+        assert aiven.users_by_convention(PROJECT, "kafka") == from_aiven()
+        assert name not in aiven.known_users(PROJECT, "kafka")
+    # Someone else's change is seen at the next read, which recounts from scratch.
+    fake.add_user(PROJECT, "kafka", "x_y_z_w")
+    aiven.invalidate(PROJECT, "kafka")
+    aiven.service(PROJECT, "kafka").unwrap()
+    assert aiven.users_by_convention(PROJECT, "kafka") == from_aiven() == {"dot": 1, "underscore": 1, "other": 2}
+    assert "x_y_z_w" in aiven.known_users(PROJECT, "kafka")
 
 
 def test_many_workers_ensuring_the_same_user_make_exactly_one(fake: FakeAiven) -> None:

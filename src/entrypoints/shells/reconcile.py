@@ -46,7 +46,7 @@ from aivenator.domain.kubernetes_port import (
     ObjectMeta,
     ObjectRef,
 )
-from aivenator.domain.names import choose_username, count_by_convention
+from aivenator.domain.names import choose_username
 from aivenator.domain.outcomes import (
     Done,
     Invalid,
@@ -353,7 +353,9 @@ class Reconciler:
         if facts is None:
             what = no_usable_service(target, app.namespace, waiting)
             return _SectionDone(ServiceResult(stype, ServiceState.WAITING, instance, what), WaitFor(what))
-        for convention, count in count_by_convention(facts.usernames).items():
+        # O(1) per application: the adapter keeps the per-convention counts (rule:
+        # names.username_convention) in step with the service's known users.
+        for convention, count in self._aiven.users_by_convention(facts.project, facts.name).items():
             self._metrics.service_users_count.labels(
                 pool=facts.project, service=facts.name, username_convention=convention
             ).set(count)
@@ -370,6 +372,7 @@ class Reconciler:
             message = f"every candidate user name on {facts.name} belongs to another application"
             return fail(ServiceState.LOCAL_FAILURE, Retry(max(300.0, backoff(attempt)), message), message)
         username = choice.name
+        is_new = username not in self._aiven.known_users(facts.project, facts.name)
         self._guard()
         with self._observer.context(facts.project, facts.name):
             ensured = self._aiven.ensure_user(
@@ -380,7 +383,7 @@ class Reconciler:
                 return aiven_fail(error, f"user {username} on {facts.name}")
             case Success(user):
                 pass
-        if username not in facts.usernames:
+        if is_new:
             log.info(
                 "service_user_created", username=username, project=facts.project, aiven_service=facts.name
             )
