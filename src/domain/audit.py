@@ -237,18 +237,20 @@ def expected_users(
     apps: Iterable[AivenApplication],
     config: ServiceConfig,
     taken_by_others: TakenByOthers,
+    recorded_by: TakenByOthers,
     may_provision: Callable[[AivenApplication, Section], bool] | None = None,
-) -> frozenset[tuple[ServiceType, str]]:
-    """User names current applications use or are about to use: for every section, on every
+) -> frozenset[UserKey]:
+    """The users current applications use or are about to use: for every section, on every
     service its target may use, the one name the reconcile chooses there
-    (`aivenator.domain.names.choose_username`). The other collision variants are not expected:
-    a user under one of them that no Secret records (a protected predecessor's, left behind when
-    the re-created application's Secret moved to the freed compatible name) is an orphan.
+    (`aivenator.domain.names.choose_username`; `recorded_by`: the names the section's own Secret
+    records there). Other variants, and names on other services, are not expected: such a user
+    that no Secret records (one a crashed pass created under a variant before the compatible
+    name was freed, say) is an orphan.
 
     `may_provision(app, section)`: whether the section's Secret is the app's to write
     (`aivenator.domain.ownership.write_verdict`); a refused section expects no user, so one a
     crashed pass created before the conflict arose is swept instead of kept forever."""
-    out: set[tuple[ServiceType, str]] = set()
+    out: set[UserKey] = set()
     for app in apps:
         for handler, section in all_sections(app):
             if may_provision is not None and not may_provision(app, section):
@@ -263,15 +265,16 @@ def expected_users(
                     app.generation,
                     section.access,
                     taken_by_others(target.project, candidate.service, own),
+                    recorded_by(target.project, candidate.service, own),
                 )
                 if choice is not None:
-                    out.add((section.service_type, choice.name))
+                    out.add(UserKey(target.project, candidate.service, choice.name))
     return frozenset(out)
 
 
-def recorded_users(secrets: Iterable[SecretView]) -> TakenByOthers:
-    """`taken_by_others` over a list of managed Secrets (the audit's; the operator keeps the same
-    facts in its `aivenator.domain.ownership.OwnershipIndex`)."""
+def recorded_users(secrets: Iterable[SecretView]) -> tuple[TakenByOthers, TakenByOthers]:
+    """`(taken_by_others, recorded_by)` over a list of managed Secrets (the audit's; the operator
+    keeps the same facts in its `aivenator.domain.ownership.OwnershipIndex`)."""
     holders: dict[tuple[str, str], dict[str, set[tuple[str, str]]]] = {}
     for secret in secrets:
         for action in requested_actions(secret):
@@ -283,7 +286,11 @@ def recorded_users(secrets: Iterable[SecretView]) -> TakenByOthers:
         users = holders.get((project, service), {})
         return frozenset(name for name, keys in users.items() if keys - {own})
 
-    return taken
+    def recorded(project: str, service: str, own: tuple[str, str]) -> Container[str]:
+        users = holders.get((project, service), {})
+        return frozenset(name for name, keys in users.items() if own in keys)
+
+    return taken, recorded
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -383,7 +390,7 @@ def build_report(inp: AuditInput, options: AuditOptions) -> AuditReport:
         now,
         timedelta(0),
         dry_run=True,
-        expected_users=expected_users(apps, ServiceConfig(options.main_project), recorded_users(managed)),
+        expected_users=expected_users(apps, ServiceConfig(options.main_project), *recorded_users(managed)),
     )
     orphans = tuple(
         OrphanedUser(s.user.project, s.user.service, str(s.service_type), s.user.username)

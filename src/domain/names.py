@@ -194,16 +194,20 @@ def choose_username(
     generation: int,
     access: Access | None,
     taken_by_others: Container[str],
+    recorded: Container[str],
 ) -> NameChoice | None:
-    """The one name a section uses on a service: the first of its candidates (the compatible name,
-    then `NAME_ALTERNATIVES` variants) that no Secret other than the section's own records there.
+    """The one name a section uses on a service: the candidate its own Secret already records
+    there (`recorded`) if no other Secret records it too, else the first of its candidates (the
+    compatible name, then `NAME_ALTERNATIVES` variants) no other Secret records there.
 
-    The reconcile provisions this name and the orphan sweep expects only this name: a variant the
-    section would not choose now (say the one a protected predecessor's kept Secret recorded,
-    left behind when the re-created application's Secret moved to the freed compatible name) is
-    not expected, so it is swept once past the grace period instead of spared forever."""
+    Keeping the recorded candidate means a section settles on one user: a variant chosen while
+    the compatible name was taken stays in use when that name is freed later (switching would
+    leave the variant behind). The reconcile provisions this name and the orphan sweep expects
+    only this name, so any other variant of ours that no Secret records is swept once past the
+    grace period instead of spared forever."""
     candidates = username_candidates(service_type, namespace, app_name, generation, access, NAME_ALTERNATIVES)
-    return first_free(candidates, taken_by_others)
+    kept = next((c for c in candidates if c.name in recorded and c.name not in taken_by_others), None)
+    return kept if kept is not None else first_free(candidates, taken_by_others)
 
 
 #: Label values of `aivenator_service_users_count{username_convention}`, the Go operator's split of

@@ -94,15 +94,15 @@ def plan_orphan_sweep(
     now: datetime,
     grace_period: timedelta,
     dry_run: bool,
-    expected_users: Iterable[tuple[ServiceType, str]] = (),
+    expected_users: Iterable[UserKey] = (),
 ) -> SweepPlan:
     """Decide, for every user of the given services, whether to delete it (and why, either way).
 
     `services`: the services the operator manages, with their current user names (listing them
     is the shell's job: Kafka services of the allowed projects, OpenSearch and Valkey services of
     the main project). `managed_secrets`: every Secret labelled as ours, in every namespace; if
-    that list is incomplete the shell must not sweep at all. `expected_users`: user names current
-    applications are about to use (their Secret may not be written yet).
+    that list is incomplete the shell must not sweep at all. `expected_users`: the users (project,
+    service, name) current applications are about to use (their Secret may not be written yet).
     """
     referenced = referenced_users(managed_secrets)
     expected = frozenset(expected_users)
@@ -137,7 +137,7 @@ def _decide(
     service_type: ServiceType,
     first: datetime | None,
     referenced: frozenset[tuple[ServiceType, str]],
-    expected: frozenset[tuple[ServiceType, str]],
+    expected: frozenset[UserKey],
     now: datetime,
     grace_period: timedelta,
     dry_run: bool,
@@ -155,7 +155,7 @@ def _decide(
         return spare(SpareReason.FOREIGN_SCHEME)
     if (service_type, username) in referenced:
         return spare(SpareReason.REFERENCED)
-    if (service_type, username) in expected:
+    if key in expected:
         return spare(SpareReason.EXPECTED)
     if first is None:
         return spare(SpareReason.FIRST_SEEN_NOW)

@@ -272,6 +272,13 @@ class OwnershipIndex:
         """User names of `project`/`service` a Secret other than `own` records (a container)."""
         return _TakenView(self, project, service, own)
 
+    def recorded_by(self, project: str, service: str, own: SecretKey) -> frozenset[str]:
+        """User names of `project`/`service` the Secret `own` records."""
+        record = self._records.get(own)
+        if record is None:
+            return frozenset()
+        return frozenset(u.username for u in record.users if (u.project, u.service) == (project, service))
+
     def user_free(self, user: UserKey, own: SecretKey) -> bool:
         """May the Secret `own` record `user`? (No other Secret records it.)"""
         return not (self.holders(user) - {own})

@@ -379,13 +379,13 @@ def test_regression_a_forced_resync_of_an_already_cleared_hash_still_syncs() -> 
         state.world.close()
 
 
-def test_regression_a_variant_a_protected_predecessor_left_behind_is_swept() -> None:
+def test_regression_a_variant_a_protected_predecessor_recorded_is_not_left_behind() -> None:
     """State machine (minimal sequence, replayed): protected alpha (generation 1) got Kafka user
     variant 1, because the compatible name was still recorded by its predecessor's Secret being
     cleaned up. Deleted, it kept its Secret alpha-kafka-1; a new alpha (generation 1 again)
-    wrote that Secret with the compatible name, now free, leaving variant 1 recorded by nothing.
-    The sweep spared it forever: every variant of a current application counted as expected,
-    not only the one its section chooses."""
+    wrote that Secret with the compatible name, now free, leaving variant 1 recorded by nothing,
+    and the sweep spared it forever (every variant of a current application counted as
+    expected). Now a section keeps the candidate its own Secret records, and expects only that."""
     from tests.integration.test_state_machine import ResilienceMachine
 
     state = ResilienceMachine()
@@ -404,6 +404,7 @@ def test_regression_a_variant_a_protected_predecessor_left_behind_is_swept() -> 
             services=frozenset(["kafka", "valkey", "opensearch"]), tag=1, valid=True,
         )  # fmt: skip
         state.settle_and_check()
+        beta_users = {u for u in state.world.our_users(KAFKA_SERVICE) if "beta" in u}
         kept = state.world.secret("alpha-kafka-1")
         assert kept is not None
         variant = kept["metadata"]["annotations"][KAFKA_USER]
@@ -413,11 +414,42 @@ def test_regression_a_variant_a_protected_predecessor_left_behind_is_swept() -> 
             services=frozenset(["kafka"]), tag=1, valid=True,
         )  # fmt: skip
         taken_over = state.world.secret("alpha-kafka-1")
-        assert taken_over is not None and taken_over["metadata"]["annotations"][KAFKA_USER] != variant
+        assert taken_over is not None and taken_over["metadata"]["annotations"][KAFKA_USER] == variant
 
         state.settle_and_check()
 
-        assert variant not in state.world.our_users(KAFKA_SERVICE)
+        assert state.world.our_users(KAFKA_SERVICE) == {variant, *beta_users}
+    finally:
+        state.world.close()
+
+
+def test_regression_a_compatible_name_freed_later_is_not_expected_while_a_variant_is_recorded() -> None:
+    """State machine (--hypothesis-seed=35, minimal): alpha's Kafka Secret got a foreign team
+    label, so when alpha was deleted its finalizer refused to delete the user (no proof of
+    ownership). A new alpha naming alpha-valkey-2 as its Kafka Secret got variant 1 (the
+    compatible name was still recorded by alpha-kafka-2); once that Secret was gone, the sweep
+    expected the compatible name again (what a new pass would choose) though alpha's Secret
+    records variant 1, and spared the user left behind forever."""
+    from tests.integration.test_state_machine import ResilienceMachine
+
+    state = ResilienceMachine()
+    try:
+        state.apply_application(
+            access="read", crash=CrashPlan("kube", "patch_application_status", "before", 1),
+            expires_in_hours=None, fault=None, name="alpha", protected=False,
+            services=frozenset(["valkey", "opensearch", "kafka"]), tag=2, valid=True,
+        )  # fmt: skip
+        state.edit_secret(_Drawn("alpha-kafka-2"), edit="label")
+        state.delete_application(
+            crash=CrashPlan("aiven", "remove_user_rules", "after", 1), fault=None, name="alpha"
+        )
+        state.apply_colliding_application(name="alpha", victim="alpha-valkey-2")
+
+        state.settle_and_check()
+
+        secret = state.world.secret("alpha-valkey-2")
+        assert secret is not None
+        assert state.world.our_users(KAFKA_SERVICE) == {secret["metadata"]["annotations"][KAFKA_USER]}
     finally:
         state.world.close()
 

@@ -206,6 +206,26 @@ def test_collision_alternatives_change_only_the_suffix() -> None:
     assert first_free(kafka, {c.name for c in kafka}) is None
 
 
+def test_a_section_keeps_the_candidate_its_own_secret_records_unless_another_secret_records_it() -> None:
+    from aivenator.domain.names import choose_username
+
+    kafka = username_candidates(ServiceType.KAFKA, "team-a", "myapp", 1, None)
+
+    def choose(taken: set[str], recorded: set[str]) -> str | None:
+        choice = choose_username(ServiceType.KAFKA, "team-a", "myapp", 1, None, taken, recorded)
+        return None if choice is None else choice.name
+
+    assert choose(set(), set()) == kafka[0].name
+    # A variant chosen while the compatible name was taken stays when that name is freed.
+    assert choose(set(), {kafka[1].name}) == kafka[1].name
+    # Another Secret recording it too: not ours alone, the first free candidate instead.
+    assert choose({kafka[1].name}, {kafka[1].name}) == kafka[0].name
+    # A name that is not a candidate (an older generation's) is not kept.
+    old = username_candidates(ServiceType.KAFKA, "team-a", "myapp", 0, None)[0].name
+    assert choose(set(), {old}) == kafka[0].name
+    assert choose({c.name for c in kafka}, set()) is None
+
+
 def test_users_are_counted_by_the_go_operators_naming_conventions() -> None:
     from aivenator.domain.names import count_by_convention, username_convention
 

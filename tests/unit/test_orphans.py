@@ -37,6 +37,7 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GRACE = timedelta(days=1)
 LONG_AGO = NOW - timedelta(days=30)
 PROJECT = "dev-nais-dev"
+KAFKA_USER = "kafka.aiven.nais.io/serviceUser"
 
 
 def kafka_service(*users: str) -> ServiceFacts:
@@ -133,7 +134,7 @@ def test_users_an_application_is_about_to_use_are_spared() -> None:
         NOW,
         GRACE,
         dry_run=False,
-        expected_users=[(ServiceType.VALKEY, user)],
+        expected_users=[UserKey(PROJECT, service.name, user)],
     )
     assert plan.delete == () and reasons(plan) == {user: SpareReason.EXPECTED}
 
@@ -302,13 +303,17 @@ def _candidates(app: Any, section: Any) -> tuple[str, ...]:
     )
 
 
+def _names(expected: frozenset[UserKey]) -> set[str]:
+    return {k.username for k in expected}
+
+
 def test_an_application_expects_only_the_name_its_sections_choose_not_every_variant() -> None:
     app, secrets = _example_app()
-    expected = expected_users([app], ServiceConfig(PROJECT), recorded_users(secrets))
+    expected = _names(expected_users([app], ServiceConfig(PROJECT), *recorded_users(secrets)))
     for _, section in all_sections(app):
         primary, *variants = _candidates(app, section)
-        assert (section.service_type, primary) in expected
-        assert not {(section.service_type, v) for v in variants} & expected
+        assert primary in expected
+        assert not set(variants) & expected
 
 
 def test_a_name_another_secret_records_moves_the_expectation_to_the_next_variant() -> None:
@@ -317,30 +322,71 @@ def test_a_name_another_secret_records_moves_the_expectation_to_the_next_variant
     primary, first_variant, *_ = _candidates(app, kafka)
     ours = [s for s in secrets if s.name == kafka.secret_name]
     kept = replace(ours[0], name="kept-by-a-predecessor")  # records the primary name too
-    expected = expected_users([app], ServiceConfig(PROJECT), recorded_users([kept]))
-    assert (ServiceType.KAFKA, first_variant) in expected
+    expected = _names(expected_users([app], ServiceConfig(PROJECT), *recorded_users([kept])))
+    assert first_variant in expected
     # Without that Secret the variant is not expected (the compatible name is free everywhere).
-    alone = expected_users([app], ServiceConfig(PROJECT), recorded_users([]))
-    assert (ServiceType.KAFKA, primary) in alone and (ServiceType.KAFKA, first_variant) not in alone
+    alone = _names(expected_users([app], ServiceConfig(PROJECT), *recorded_users([])))
+    assert primary in alone and first_variant not in alone
 
 
-def test_a_variant_left_behind_by_a_predecessor_is_swept_not_spared_forever() -> None:
-    """State machine: protected alpha used variant 1 (its predecessor's Secret held the compatible
-    name); deleted, its Secret kept; a new alpha (generation 1 again) took that Secret over with
-    the freed compatible name. Variant 1 then stayed in Aiven recorded by nothing, spared as
-    'expected' because every variant of a current app was."""
+def _kafka_secret_recording(secrets: list[SecretView], kafka_secret: str, username: str) -> list[SecretView]:
+    """The example's Secrets with the Kafka Secret's recorded user replaced by `username`."""
+    out = []
+    for s in secrets:
+        if s.name == kafka_secret:
+            s = replace(
+                s, annotations=tuple((k, username if k == KAFKA_USER else v) for k, v in s.annotations)
+            )
+        out.append(s)
+    return out
+
+
+def test_a_section_keeps_the_variant_its_own_secret_records_when_the_compatible_name_is_freed() -> None:
+    """State machine: alpha's Secret recorded variant 1 (the compatible name was another Secret's
+    then); once that Secret was gone the compatible name, left in Aiven by a finalizer that
+    refused to act, was 'expected' again while nothing recorded it, and spared forever."""
+    app, secrets = _example_app()
+    (kafka,) = [s for _, s in all_sections(app) if s.service_type is ServiceType.KAFKA]
+    primary, first_variant, *_ = _candidates(app, kafka)
+    secrets = _kafka_secret_recording(secrets, kafka.secret_name, first_variant)
+    expected = expected_users([app], ServiceConfig(PROJECT), *recorded_users(secrets))
+    (service,) = {
+        a.service
+        for s in secrets
+        for a in requested_actions(s)
+        if isinstance(a, DeleteServiceUser) and a.username == first_variant
+    }
+    on_service = {k.username for k in expected if k.service == service}
+    assert first_variant in on_service and primary not in on_service
+    recorded = [a.username for s in secrets for a in requested_actions(s) if isinstance(a, DeleteServiceUser)]
+    facts = ServiceFacts(PROJECT, service, ServiceType.KAFKA, "RUNNING", usernames=(*recorded, primary))
+    plan = plan_orphan_sweep([facts], secrets, seen_long_ago(facts), NOW, GRACE, False, expected)
+    assert [o.username for o in plan.delete] == [primary]
+
+
+def test_a_variant_no_secret_records_is_swept_not_spared_forever() -> None:
+    """A variant a section does not choose (a crashed pass created it while the compatible name
+    was taken; the compatible name was freed since) was spared as 'expected' because every
+    variant of a current app was."""
     app, secrets = _example_app()
     (kafka,) = [s for _, s in all_sections(app) if s.service_type is ServiceType.KAFKA]
     _, left_behind, *_ = _candidates(app, kafka)
+    (service,) = {
+        a.service
+        for s in secrets
+        if s.name == kafka.secret_name
+        for a in requested_actions(s)
+        if isinstance(a, DeleteServiceUser)
+    }
     recorded = [a.username for s in secrets for a in requested_actions(s) if isinstance(a, DeleteServiceUser)]
-    service = ServiceFacts(PROJECT, "kafka", ServiceType.KAFKA, "RUNNING", usernames=(*recorded, left_behind))
+    facts = ServiceFacts(PROJECT, service, ServiceType.KAFKA, "RUNNING", usernames=(*recorded, left_behind))
     plan = plan_orphan_sweep(
-        [service],
+        [facts],
         secrets,
-        seen_long_ago(service),
+        seen_long_ago(facts),
         NOW,
         GRACE,
         dry_run=False,
-        expected_users=expected_users([app], ServiceConfig(PROJECT), recorded_users(secrets)),
+        expected_users=expected_users([app], ServiceConfig(PROJECT), *recorded_users(secrets)),
     )
     assert [o.username for o in plan.delete] == [left_behind]

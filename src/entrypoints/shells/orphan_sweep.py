@@ -186,7 +186,13 @@ class OrphanSweeper:
             verdict = write_verdict(app.namespace, app.name, section.secret_name, record, owner_exists)
             return verdict.may_write
 
-        expected = expected_users(apps, self._service_config, self._ownership.taken_by_others, may_provision)
+        expected = expected_users(
+            apps,
+            self._service_config,
+            self._ownership.taken_by_others,
+            self._ownership.recorded_by,
+            may_provision,
+        )
         for app in apps:
             for handler, section in all_sections(app):
                 target = handler.target(app, section, self._service_config)

@@ -367,6 +367,7 @@ class Reconciler:
             app.generation,
             section.access,
             self._ownership.taken_by_others(facts.project, facts.name, (app.namespace, section.secret_name)),
+            self._ownership.recorded_by(facts.project, facts.name, (app.namespace, section.secret_name)),
         )
         if choice is None:
             message = f"every candidate user name on {facts.name} belongs to another application"
