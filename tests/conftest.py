@@ -56,8 +56,18 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.hypothesis_seed = str(seed)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _seed_line(config: pytest.Config) -> str:
     seed = config.getoption("hypothesis_seed", None)
     if seed is None:
         return "hypothesis seed: random (set CI=true for the commit's seed, or --hypothesis-seed=N)"
     return f"hypothesis seed: {seed} (replay: --hypothesis-seed={seed})"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _seed_line(config)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    # `make test` runs pytest -q, which hides the header: repeat the seed where CI's log shows it.
+    if config.get_verbosity() < 0:
+        terminalreporter.write_line(_seed_line(config))
