@@ -7,10 +7,10 @@ readable from `.port`), `stop()` shuts it down. Readiness and liveness are calla
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
+from aivenator.entrypoints.runtime.http_thread import ThreadedServer, reply
 from aivenator.entrypoints.shells.metrics import CONTENT_TYPE_LATEST, Metrics
 
 Check = Callable[[], tuple[bool, str]]
@@ -20,7 +20,9 @@ def _always_ok() -> tuple[bool, str]:
     return True, "ok"
 
 
-class HealthServer:
+class HealthServer(ThreadedServer):
+    thread_name = "health-server"
+
     def __init__(
         self,
         host: str,
@@ -30,28 +32,17 @@ class HealthServer:
         alive: Check = _always_ok,
         serve_metrics: bool = True,
     ) -> None:
-        self._host = host
-        self._port = port
+        super().__init__(host, port)
         self._metrics = metrics
         self.ready = ready
         self.alive = alive
         self._serve_metrics = serve_metrics
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            return self._port
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
         return f"http://{self._host}:{self.port}"
 
-    def start(self) -> None:
-        if self._server is not None:
-            return
+    def _make_server(self) -> HTTPServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,26 +65,11 @@ class HealthServer:
                 self._reply(200 if ok else 503, (reason + "\n").encode(), "text/plain; charset=utf-8")
 
             def _reply(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply(self, status, body, content_type)
 
             def log_message(self, format: str, *args: object) -> None:
                 return  # probes every few seconds would drown the operator's own logs
 
         server = ThreadingHTTPServer((self._host, self._port), Handler)
         server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="health-server", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        return server

@@ -18,9 +18,10 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 from aivenator.domain.conversion import ConversionError, review
+from aivenator.entrypoints.runtime.http_thread import ThreadedServer, reply
 from structlog.typing import FilteringBoundLogger
 
 #: Largest request accepted (the apiserver sends at most a list's worth of objects).
@@ -94,30 +95,21 @@ class _TLSServer6(_TLSServer):
     address_family = socket.AF_INET6
 
 
-class WebhookServer:
+class WebhookServer(ThreadedServer):
+    thread_name = "webhook-server"
+
     def __init__(
         self, host: str, port: int, certificates: CertificateFiles, log: FilteringBoundLogger | None = None
     ) -> None:
-        self._host = host
-        self._port = port
+        super().__init__(host, port)
         self.certificates = certificates
         self._log = log
-        self._server: _TLSServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            return self._port
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
         return f"https://{self._host}:{self.port}{CONVERT_PATH}"
 
-    def start(self) -> None:
-        if self._server is not None:
-            return
+    def _make_server(self) -> HTTPServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -148,12 +140,7 @@ class WebhookServer:
                 self._reply(404, {"error": "POST a ConversionReview to /convert"})
 
             def _reply(self, status: int, body: dict[str, object]) -> None:
-                data = json.dumps(body, separators=(",", ":")).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply(self, status, json.dumps(body, separators=(",", ":")).encode(), "application/json")
 
             def log_message(self, format: str, *args: object) -> None:
                 return
@@ -161,15 +148,4 @@ class WebhookServer:
         server_class = _TLSServer6 if ":" in self._host else _TLSServer
         server = server_class((self._host, self._port), Handler)
         server.certificates = self.certificates
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="webhook-server", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        return server
