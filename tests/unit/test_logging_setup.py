@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -94,3 +96,42 @@ def test_under_json_every_line_is_json_whoever_logs_it() -> None:
     assert [line["level"] for line in lines] == ["info", "warning", "error", "error"]
     assert all("timestamp" in line for line in lines)
     assert "ValueError" in lines[3]["event"] and TOKEN not in out.getvalue()
+
+
+class _YieldingStream(io.StringIO):
+    """A stream that lets other threads run inside every write, as a pipe or a file whose buffer
+    fills does (the write blocks in a system call without the GIL)."""
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        time.sleep(0)
+        return written
+
+
+def test_threads_logging_through_structlog_and_stdlib_never_share_a_line() -> None:
+    """A stdlib record (a library's warning) and a structlog event written at the same moment by
+    two threads each get their own line: one lock serialises both (the JSON log test once found
+    two objects on one line)."""
+    out = _YieldingStream()
+    configure_logging("info", "json", stream=out, registry=SecretRegistry())
+    start = threading.Barrier(4)
+
+    def ours(i: int) -> None:
+        start.wait()
+        for n in range(200):
+            get_logger().info("ours", thread=i, n=n)
+
+    def theirs(i: int) -> None:
+        start.wait()
+        for n in range(200):
+            logging.getLogger("urllib3.connectionpool").warning("theirs %d %d", i, n)
+
+    threads = [threading.Thread(target=ours if i % 2 else theirs, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = out.getvalue().splitlines()
+    events = [json.loads(line)["event"] for line in lines]  # raises on two objects in one line
+    assert len(lines) == 4 * 200
+    assert events.count("ours") == 2 * 200

@@ -47,8 +47,24 @@ class RenderingFilter(logging.Filter):
         return True
 
 
-class _OwnHandler(logging.StreamHandler[TextIO]):
-    """The root handler this module installs; reconfiguring replaces it and leaves others alone."""
+class _OwnHandler(logging.Handler):
+    """The root handler this module installs; reconfiguring replaces it and leaves others alone.
+
+    It writes through the same `PrintLogger` as structlog, so a stdlib record and a structlog
+    event from two threads never share a line: both go out under that printer's one lock (a
+    `StreamHandler` has its own lock, and its line could land inside a structlog line)."""
+
+    def __init__(self, printer: structlog.PrintLogger) -> None:
+        super().__init__()
+        self._printer = printer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._printer.msg(line)
 
 
 def configure_logging(
@@ -66,6 +82,7 @@ def configure_logging(
     reg = default_registry if registry is None else registry
     reg.add(*secrets)
     out = sys.stderr if stream is None else stream
+    printer = structlog.PrintLogger(file=out)
     numeric = _LEVELS.get(level.lower(), logging.INFO)
     renderer: object
     if fmt == "json":
@@ -84,14 +101,14 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=lambda *args: printer,
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()
     for installed in list(root.handlers):
         if isinstance(installed, _OwnHandler):
             root.removeHandler(installed)
-    handler = _OwnHandler(out)
+    handler = _OwnHandler(printer)
     handler.addFilter(RenderingFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
