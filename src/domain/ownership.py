@@ -28,7 +28,7 @@ finalizer is about to delete that user).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -69,10 +69,12 @@ class SecretRecord:
     team: str = ""
     has_finalizer: bool = False
     terminating: bool = False
-    #: Every Aiven user its annotations record (those its finalizer would delete).
-    users: frozenset[UserKey] = field(default_factory=frozenset)
-    #: (service type, user name) of those users, for naming-rule ownership checks.
-    claims: frozenset[tuple[ServiceType, str]] = field(default_factory=frozenset)
+    #: Every Aiven user its annotations record (those its finalizer would delete), sorted and
+    #: without repeats. Tuples, not frozensets: a record is kept per managed Secret, normally
+    #: with one user, and a one-element frozenset costs four times a one-element tuple.
+    users: tuple[UserKey, ...] = ()
+    #: (service type, user name) of those users, for naming-rule ownership checks (sorted).
+    claims: tuple[tuple[ServiceType, str], ...] = ()
 
     @property
     def key(self) -> SecretKey:
@@ -95,8 +97,8 @@ def secret_record(raw: Mapping[str, Any]) -> SecretRecord:
         team=meta.labels.get(L.TEAM_LABEL, ""),
         has_finalizer=L.FINALIZER in (metadata.get("finalizers") or ()),
         terminating=bool(metadata.get("deletionTimestamp")),
-        users=frozenset(UserKey(a.project, a.service, a.username) for a in deletes),
-        claims=frozenset((a.service_type, a.username) for a in deletes),
+        users=tuple(sorted({UserKey(a.project, a.service, a.username) for a in deletes})),
+        claims=tuple(sorted({(a.service_type, a.username) for a in deletes})),
     )
 
 
@@ -209,7 +211,9 @@ class OwnershipIndex:
 
     def __init__(self) -> None:
         self._records: dict[SecretKey, SecretRecord] = {}
-        self._holders: dict[UserKey, frozenset[SecretKey]] = {}
+        #: The Secrets recording each user: the key itself when one does (nearly always), a
+        #: frozenset of two or more otherwise (kept small: one entry per managed Secret).
+        self._holders: dict[UserKey, SecretKey | frozenset[SecretKey]] = {}
 
     # --- events ----------------------------------------------------------------------------
 
@@ -217,11 +221,13 @@ class OwnershipIndex:
         """A Secret was added or changed (or written by us)."""
         old = self._records.get(record.key)
         self._records[record.key] = record
-        before = old.users if old is not None else frozenset()
-        for user in before - record.users:
+        before = frozenset(old.users) if old is not None else frozenset()
+        after = frozenset(record.users)
+        for user in before - after:
             self._drop_holder(user, record.key)
-        for user in record.users - before:
-            self._holders[user] = self._holders.get(user, frozenset()) | {record.key}
+        for user in after - before:
+            held = self.holders(user) | {record.key}
+            self._holders[user] = record.key if len(held) == 1 else held
 
     def remove(self, key: SecretKey) -> None:
         """A Secret is gone."""
@@ -244,9 +250,11 @@ class OwnershipIndex:
         self._holders.clear()
 
     def _drop_holder(self, user: UserKey, key: SecretKey) -> None:
-        rest = self._holders.get(user, frozenset()) - {key}
-        if rest:
+        rest = self.holders(user) - {key}
+        if len(rest) > 1:
             self._holders[user] = rest
+        elif rest:
+            self._holders[user] = next(iter(rest))
         else:
             self._holders.pop(user, None)
 
@@ -257,7 +265,10 @@ class OwnershipIndex:
 
     def holders(self, user: UserKey) -> frozenset[SecretKey]:
         """The Secrets that record `user` (normally one)."""
-        return self._holders.get(user, frozenset())
+        held = self._holders.get(user)
+        if held is None:
+            return frozenset()
+        return held if isinstance(held, frozenset) else frozenset((held,))
 
     def owners(self, user: UserKey) -> frozenset[tuple[str, str, str]]:
         """(namespace, app, Secret name) of every Secret that records `user`."""
@@ -302,7 +313,7 @@ class OwnershipIndex:
 
     def state(self) -> tuple[dict[SecretKey, SecretRecord], dict[UserKey, frozenset[SecretKey]]]:
         """Everything the index holds, for comparing it with a full recomputation."""
-        return dict(self._records), dict(self._holders)
+        return dict(self._records), {user: self.holders(user) for user in self._holders}
 
 
 def build_index(records: Iterable[SecretRecord]) -> OwnershipIndex:

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aivenator.adapters.fakes.kubernetes import FakeKubernetes
 from aivenator.domain.kubernetes_port import KubeUnavailable
-from aivenator.entrypoints.runtime.watch_loop import Informer, object_key, object_version
+from aivenator.entrypoints.runtime.packing import PackedObjects
+from aivenator.entrypoints.runtime.watch_loop import Codec, Informer, object_key, object_version
+
+
+@pytest.fixture(params=["as-is", "packed"])
+def codec(request: pytest.FixtureRequest) -> Codec[dict[str, Any]] | None:
+    """Every informer behaviour holds for objects stored as they are and packed (the caches)."""
+    return PackedObjects() if request.param == "packed" else None
 
 
 def secret(name: str, value: str = "YQ==") -> dict[str, Any]:
@@ -19,7 +27,9 @@ def secret(name: str, value: str = "YQ==") -> dict[str, Any]:
     }
 
 
-def make(kube: FakeKubernetes) -> tuple[Informer[dict[str, Any]], list[tuple[str, str]]]:
+def make(
+    kube: FakeKubernetes, codec: Codec[dict[str, Any]] | None
+) -> tuple[Informer[dict[str, Any]], list[tuple[str, str]]]:
     seen: list[tuple[str, str]] = []
     selector = {"type": "aivenator.aiven.nais.io"}
     informer: Informer[dict[str, Any]] = Informer(
@@ -29,14 +39,15 @@ def make(kube: FakeKubernetes) -> tuple[Informer[dict[str, Any]], list[tuple[str
         object_key,
         object_version,
         lambda change, old, new: seen.append((change, object_key(new)[1])),
+        codec=codec,
     )
     return informer, seen
 
 
-def test_list_then_watch_reports_each_change_once() -> None:
+def test_list_then_watch_reports_each_change_once(codec: Codec[dict[str, Any]] | None) -> None:
     kube = FakeKubernetes(namespaces=("ns",))
     kube.apply(secret("one"))
-    informer, seen = make(kube)
+    informer, seen = make(kube, codec)
     informer.poll()
     assert informer.has_synced and seen == [("ADDED", "one")]
     kube.apply(secret("two"))
@@ -48,9 +59,9 @@ def test_list_then_watch_reports_each_change_once() -> None:
     assert len(seen) == 4  # nothing new, nothing repeated
 
 
-def test_a_broken_watch_resumes_from_the_last_version_without_relisting() -> None:
+def test_a_broken_watch_resumes_from_the_last_version_without_relisting(codec: Codec[dict[str, Any]] | None) -> None:
     kube = FakeKubernetes(namespaces=("ns",))
-    informer, seen = make(kube)
+    informer, seen = make(kube, codec)
     informer.poll()
     kube.inject_fault("watch", KubeUnavailable("flaky"), times=1, kind="Secret")
     kube.apply(secret("one"))
@@ -61,11 +72,11 @@ def test_a_broken_watch_resumes_from_the_last_version_without_relisting() -> Non
     assert kube.calls[("Secret", "list")] == lists_before
 
 
-def test_relist_after_410_reports_missed_additions_and_deletions() -> None:
+def test_relist_after_410_reports_missed_additions_and_deletions(codec: Codec[dict[str, Any]] | None) -> None:
     kube = FakeKubernetes(namespaces=("ns",))
     kube.apply(secret("stays"))
     kube.apply(secret("goes"))
-    informer, seen = make(kube)
+    informer, seen = make(kube, codec)
     informer.poll()
     kube.expire_watches()
     kube.delete("Secret", "ns", "goes")
@@ -77,9 +88,9 @@ def test_relist_after_410_reports_missed_additions_and_deletions() -> None:
     assert informer.count_in("ns") == 2
 
 
-def test_write_through_is_not_undone_by_an_older_event() -> None:
+def test_write_through_is_not_undone_by_an_older_event(codec: Codec[dict[str, Any]] | None) -> None:
     kube = FakeKubernetes(namespaces=("ns",))
-    informer, _ = make(kube)
+    informer, _ = make(kube, codec)
     informer.poll()
     kube.apply(secret("one"))
     newer = kube.apply(secret("one", "Yg=="))

@@ -150,7 +150,7 @@ def test_two_live_secrets_never_record_the_same_user(steps: list[tuple[str, str,
 def test_a_user_recorded_by_a_terminating_secret_is_still_taken() -> None:
     user = UserKey("dev-nais-dev", "kafka", "a_good_00000000_AAA")
     index = OwnershipIndex()
-    index.put(SecretRecord("team-a", "old", True, "good", "team-a", True, True, frozenset({user})))
+    index.put(SecretRecord("team-a", "old", True, "good", "team-a", True, True, (user,)))
     assert user.username in index.taken_by_others("dev-nais-dev", "kafka", ("team-a", "new"))
     assert not index.recorded_elsewhere(user, ("team-a", "new"))  # only a dying Secret holds it
     assert SECRET_NAMES  # the universe the strategies draw from

@@ -22,6 +22,7 @@ from aivenator.domain.kubernetes_port import (
 )
 from aivenator.domain.ownership import OwnershipIndex
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
+from aivenator.entrypoints.runtime.packing import CompactRefs, PackedObjects
 from aivenator.entrypoints.runtime.watch_loop import Informer, object_key, object_version
 from aivenator.entrypoints.shells.certs import CertCache, slim_secret
 from aivenator.entrypoints.shells.metrics import Metrics
@@ -47,6 +48,7 @@ class Caches:
             object_version,
             watch_timeout=watch_timeout,
             on_restart=restarted,
+            codec=PackedObjects(),
         )
         #: Certificate expiry of the managed Secrets, parsed before their values are dropped.
         self.certs = CertCache()
@@ -74,6 +76,7 @@ class Caches:
             watch_timeout=watch_timeout,
             on_restart=restarted,
             on_store=self.ownership.apply,
+            codec=PackedObjects(),
         )
         self.workloads: dict[str, Informer[WorkloadRefs]] = {
             kind: Informer(
@@ -83,6 +86,7 @@ class Caches:
                 _refs_key,
                 watch_timeout=watch_timeout,
                 on_restart=restarted,
+                codec=CompactRefs(),
             )
             for kind in WORKLOAD_KINDS
         }

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from aivenator.domain.kubernetes_port import (
     KubeError,
@@ -37,6 +37,17 @@ T = TypeVar("T")
 Key = tuple[str, str]
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
 #: (change, old object or None, new object; for DELETED the last state)
+
+
+class Codec(Protocol[T]):
+    """How an informer stores its objects: `pack` on the way in, `unpack` on every read.
+
+    Each read gets a fresh object, so a caller may change what it got without touching the
+    cache; a compact packed form keeps a large cache small (see `runtime/packing.py`)."""
+
+    def pack(self, obj: T) -> object: ...
+
+    def unpack(self, packed: object) -> T: ...
 
 
 def object_key(obj: KubeObject) -> Key:
@@ -62,6 +73,8 @@ class Informer(Generic[T]):
         #: (old object or None, new object or None) for every change of the cache itself, called
         #: under the cache lock, so an index kept from it always equals a function of the cache.
         on_store: Callable[[T | None, T | None], None] | None = None,
+        #: How entries are stored (default: as they are).
+        codec: Codec[T] | None = None,
     ) -> None:
         self.name = name
         self._lister = lister
@@ -72,8 +85,10 @@ class Informer(Generic[T]):
         self._watch_timeout = watch_timeout
         self._on_restart = on_restart
         self._on_store = on_store
+        self._codec = codec
         self._lock = threading.Lock()
-        self._cache: dict[Key, T] = {}
+        #: Packed entries (the objects themselves without a codec).
+        self._cache: dict[Key, object] = {}
         self._per_namespace: dict[str, int] = {}
         self._resource_version = ""
         self._need_list = True
@@ -86,13 +101,23 @@ class Informer(Generic[T]):
 
     # --- cache reads ----------------------------------------------------------------------
 
+    def _pack(self, obj: T) -> object:
+        return obj if self._codec is None else self._codec.pack(obj)
+
+    def _unpack(self, packed: object) -> T:
+        if self._codec is None:
+            return packed  # type: ignore[return-value]  # stored as given when there is no codec
+        return self._codec.unpack(packed)
+
     def get(self, key: Key) -> T | None:
         with self._lock:
-            return self._cache.get(key)
+            packed = self._cache.get(key)
+        return None if packed is None else self._unpack(packed)
 
     def items(self) -> list[T]:
         with self._lock:
-            return list(self._cache.values())
+            packed = list(self._cache.values())
+        return [self._unpack(p) for p in packed]
 
     def cached_keys(self) -> list[Key]:
         with self._lock:
@@ -100,7 +125,8 @@ class Informer(Generic[T]):
 
     def in_namespace(self, namespace: str) -> list[T]:
         with self._lock:
-            return [v for (ns, _), v in self._cache.items() if ns == namespace]
+            packed = [v for (ns, _), v in self._cache.items() if ns == namespace]
+        return [self._unpack(p) for p in packed]
 
     def count_in(self, namespace: str) -> int:
         with self._lock:
@@ -140,19 +166,21 @@ class Informer(Generic[T]):
             case Success(listed):
                 pass
         fresh = {self._key(item): item for item in listed.items}
+        packed = {key: self._pack(item) for key, item in fresh.items()}
         changes: list[tuple[ChangeType, T | None, T]] = []
         with self._lock:
             old = self._cache
             for key, item in fresh.items():
-                before = old.get(key)
-                if before is None:
+                stored = old.get(key)
+                if stored is None:
                     changes.append(("ADDED", None, item))
-                elif self._changed(before, item):
-                    changes.append(("MODIFIED", before, item))
-            for key, item in old.items():
+                elif stored != packed[key] and self._changed(previous := self._unpack(stored), item):
+                    changes.append(("MODIFIED", previous, item))
+            for key, stored in old.items():
                 if key not in fresh:
-                    changes.append(("DELETED", item, item))
-            self._cache = fresh
+                    gone = self._unpack(stored)
+                    changes.append(("DELETED", gone, gone))
+            self._cache = packed
             for change, before, after in changes:
                 self._stored(before, None if change == "DELETED" else after)
             self._per_namespace = {}
@@ -169,13 +197,15 @@ class Informer(Generic[T]):
         """Write-through after our own successful write, so the next pass does not decide from a
         stale object; the watch event for the same version later changes nothing."""
         key = self._key(obj)
+        packed = self._pack(obj)
         with self._lock:
-            before = self._cache.get(key)
+            stored = self._cache.get(key)
+            before = None if stored is None else self._unpack(stored)
             if before is not None and self._older(obj, before):
                 return
             if before is None:
                 self._counted_locked(key, 1)
-            self._cache[key] = obj
+            self._cache[key] = packed
             self._stored(before, obj)
 
     def _stored(self, before: T | None, after: T | None) -> None:
@@ -196,8 +226,10 @@ class Informer(Generic[T]):
 
     def _apply(self, event: WatchEvent[T]) -> tuple[ChangeType, T | None, T] | None:
         key = self._key(event.obj)
+        packed = None if event.type == "DELETED" else self._pack(event.obj)
         with self._lock:
-            before = self._cache.get(key)
+            stored = self._cache.get(key)
+            before = None if stored is None else self._unpack(stored)
             if event.resource_version:
                 self._resource_version = event.resource_version
             if event.type != "DELETED" and before is not None and self._older(event.obj, before):
@@ -211,7 +243,7 @@ class Informer(Generic[T]):
                 return ("DELETED", before, event.obj)
             if before is None:
                 self._counted_locked(key, 1)
-            self._cache[key] = event.obj
+            self._cache[key] = packed
             self._stored(before, event.obj)
         if before is None:
             return ("ADDED", None, event.obj)
