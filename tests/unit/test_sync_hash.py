@@ -63,6 +63,15 @@ def test_an_empty_byte_slice_hashes_to_zero() -> None:
     assert hashstructure_bytes(b"") == 0
 
 
+@given(st.binary(max_size=200))
+def test_the_inlined_slice_fold_is_hashstructures_definition(data: bytes) -> None:
+    # hashstructure folds each element into h as fnv1_64(le64(h) || le64(fnv1_64(element))).
+    h = 0
+    for byte in data:
+        h = fnv1_64(h.to_bytes(8, "little") + fnv1_64(bytes([byte])).to_bytes(8, "little"))
+    assert hashstructure_bytes(data) == h
+
+
 _TEXT = st.text(max_size=8)
 
 

@@ -24,7 +24,6 @@ from typing import Any
 from aivenator.domain import labels as L
 from aivenator.domain.kubernetes_port import KubeObject, KubernetesPort, ObjectMeta
 from aivenator.domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
-from aivenator.domain.sync import status_from_dict
 from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.runtime.caches import Caches
 from aivenator.entrypoints.runtime.health import HealthServer
@@ -212,7 +211,11 @@ class Operator:
     def _sync_state(self, namespace: str, name: str) -> str:
         """`status.synchronizationState` of the cached application (after this pass's write)."""
         raw = self.apps.get((namespace, name)) or {}
-        return status_from_dict(raw.get("status")).synchronization_state or "Unknown"
+        status = raw.get("status")
+        # Only the state is needed (a metric label): read it as `status_from_dict` would,
+        # without building every condition of the status.
+        state = status.get("synchronizationState") if isinstance(status, dict) else None
+        return state if isinstance(state, str) and state else "Unknown"
 
     def _settle(self, key: Key, outcome: Outcome, wake: float | None) -> None:
         match outcome:
