@@ -21,6 +21,25 @@ from aivenator.domain.application import AivenApplication
 from aivenator.domain.references import WorkloadRefs
 from aivenator.domain.times import parse_time as parse_time
 
+#: The largest share of time the janitor passes of one namespace may take: after a pass that took
+#: d seconds, the next one of that namespace waits until d / share seconds after its start.
+JANITOR_TIME_SHARE = 0.1
+
+
+def janitor_delay(
+    last_started: float | None, last_duration: float, now: float, share: float = JANITOR_TIME_SHARE
+) -> float:
+    """Seconds to wait before the next janitor pass of a namespace that was asked for one.
+
+    Every synced application asks for a pass over its namespace, and a pass costs O(objects in
+    the namespace): converging N applications of one namespace would cost N passes, N^2 in all.
+    Asks within the wait coalesce into one pass, so passes take at most `share` of the time; a
+    small namespace (a pass of a millisecond) is swept at once. Nothing is lost by waiting: an
+    unused Secret must be unused for the grace period (minutes) before it is deleted."""
+    if last_started is None or share <= 0:
+        return 0.0
+    return max(0.0, last_started + max(0.0, last_duration) / share - now)
+
 
 def _str_pairs(value: object) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, Mapping):

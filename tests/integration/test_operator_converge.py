@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from tests.support.harness import (
     NAMESPACE,
@@ -167,3 +168,33 @@ def test_a_deleted_secret_is_recreated_and_its_user_deleted(harness: Harness) ->
         recreated["data"]["KAFKA_SCHEMA_REGISTRY_PASSWORD"] != first["data"]["KAFKA_SCHEMA_REGISTRY_PASSWORD"]
     )
     assert user in harness.aiven.users("dev-nais-dev", "kafka")
+
+
+def test_janitor_passes_of_a_busy_namespace_coalesce(harness: Harness) -> None:
+    """Each synced application asks for a janitor pass over its namespace. When passes are slow
+    (a large namespace), asks made within ten times the last pass's duration wait and coalesce
+    into one pass; the Secret that pass must collect is still collected once it runs."""
+    operator = harness.operator
+    real_run = operator.janitor.run
+    runs: list[float] = []
+
+    def slow_run(namespace: str | None = None) -> Any:
+        runs.append(harness.clock.monotonic())
+        harness.clock.advance(1.0)  # each pass "takes" one second of the operator's clock
+        return real_run(namespace)
+
+    operator.janitor.run = slow_run  # type: ignore[method-assign]  # a slower janitor, same passes
+    harness.kube.apply(application(name="app-0", kafka={"pool": "dev-nais-dev", "secretName": "app-0-kafka"}))
+    operator.drain()
+    assert len(runs) == 1
+    # a redeploy renames the Secret: the old one is unused now and due for collection
+    harness.kube.apply(application(name="app-0", kafka={"pool": "dev-nais-dev", "secretName": "app-0-kafka-2"}))
+    for i in range(1, 20):
+        harness.kube.apply(application(name=f"app-{i}", kafka={"pool": "dev-nais-dev", "secretName": f"app-{i}-kafka"}))
+        operator.drain()
+    assert len(runs) == 1, runs  # 20 syncs, one pass: the other asks wait
+    assert harness.secret("app-0-kafka") is not None
+    harness.clock.advance(10.0)
+    operator.drain()
+    assert len(runs) == 2
+    assert harness.secret("app-0-kafka") is None  # collected by the coalesced pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aivenator.domain import labels
 from aivenator.domain.janitor import (
     AppSecretRefs,
@@ -13,6 +14,7 @@ from aivenator.domain.janitor import (
     Deletion,
     KeepReason,
     app_secret_refs_from_raw,
+    janitor_delay,
     parse_time,
     plan_cleanup,
     secret_view,
@@ -351,3 +353,29 @@ def test_the_secrets_the_operator_wrote_are_kept_while_their_application_names_t
     without_app = plan_cleanup(views, [], [], NOW, GRACE)
     assert sorted(d.name for d in without_app.deletions) == sorted(v.name for v in views)
     assert all(d.uid and d.resource_version for d in without_app.deletions)
+
+
+def test_a_namespace_never_swept_is_swept_at_once() -> None:
+    assert janitor_delay(None, 0.0, now=50.0) == 0.0
+
+
+def test_after_a_slow_pass_the_next_waits_until_passes_had_a_tenth_of_the_time() -> None:
+    # a pass started at t=100 and took 2 s: the next may start at 100 + 2 / 0.1 = 120
+    assert janitor_delay(100.0, 2.0, now=102.0) == pytest.approx(18.0)
+    assert janitor_delay(100.0, 2.0, now=119.0) == pytest.approx(1.0)
+    assert janitor_delay(100.0, 2.0, now=125.0) == 0.0
+
+
+def test_a_pass_of_no_measurable_time_never_delays_the_next() -> None:
+    assert janitor_delay(100.0, 0.0, now=100.0) == 0.0
+
+
+@given(
+    st.floats(0, 1e6), st.floats(0, 100), st.floats(0, 1e6), st.floats(0.01, 1.0)
+)
+def test_passes_never_take_more_than_their_share(started: float, took: float, now: float, share: float) -> None:
+    delay = janitor_delay(started, took, now, share)
+    assert delay >= 0.0
+    if now >= started:
+        # the next pass starts no sooner than took / share after the last one started
+        assert now + delay >= started + took / share - 1e-6 * max(1.0, started + took / share)

@@ -105,17 +105,17 @@ class Caches:
     def get_secret(self, namespace: str, name: str) -> KubeObject | None:
         return self.secrets.get((namespace, name))
 
-    def apps_in(self, namespace: str | None) -> list[KubeObject]:
-        """Every cached application, or those of one namespace."""
-        return self.apps.items() if namespace is None else self.apps.in_namespace(namespace)
+    def apps_in(self, namespace: str | None) -> Iterator[KubeObject]:
+        """Every cached application, or those of one namespace (decoded one at a time)."""
+        return self.apps.iterate(namespace)
 
-    def secrets_in(self, namespace: str | None) -> list[KubeObject]:
-        """Every cached managed Secret, or those of one namespace."""
-        return self.secrets.items() if namespace is None else self.secrets.in_namespace(namespace)
+    def secrets_in(self, namespace: str | None) -> Iterator[KubeObject]:
+        """Every cached managed Secret, or those of one namespace (decoded one at a time)."""
+        return self.secrets.iterate(namespace)
 
     def workload_refs(self, namespace: str | None) -> Iterable[WorkloadRefs]:
         for informer in self.workloads.values():
-            yield from (informer.items() if namespace is None else informer.in_namespace(namespace))
+            yield from informer.iterate(namespace)
 
     # --- writes the shells report, so the next pass sees them before the watch does ----------------
 

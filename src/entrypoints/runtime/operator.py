@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aivenator.domain import labels as L
+from aivenator.domain.janitor import janitor_delay
 from aivenator.domain.kubernetes_port import KubeObject, KubernetesPort, ObjectMeta
 from aivenator.domain.outcomes import Done, Invalid, Outcome, Retry, WaitFor
 from aivenator.entrypoints.config import OperatorConfig
@@ -84,6 +85,8 @@ class Operator:
         self._threads: list[threading.Thread] = []
         self._started = False
         self._forced: set[tuple[str, str]] = set()
+        #: (start, duration) of the last janitor pass per namespace ("" for the cluster-wide one).
+        self._janitor_runs: dict[str, tuple[float, float]] = {}
         self.apps.subscribe(self._on_app)
         self.secrets.subscribe(self._on_secret)
         if leader is not None:
@@ -121,7 +124,7 @@ class Operator:
         if change == "DELETED":
             self.queue.cancel_wakeup((APP, namespace, name))
             self.metrics.cert_days_left.remove(namespace, name)
-            self.queue.add((JANITOR, namespace, ""))
+            self._ask_janitor(namespace)
             return
         self.queue.add((APP, namespace, name))
 
@@ -151,6 +154,12 @@ class Operator:
                 self._forced.add((namespace, str(was)))
                 self.queue.add((APP, namespace, str(was)))
 
+    def _ask_janitor(self, namespace: str) -> None:
+        """A janitor pass over `namespace`, now or once its passes have had their share of time."""
+        last_started, last_duration = self._janitor_runs.get(namespace, (None, 0.0))
+        delay = janitor_delay(last_started, last_duration, self._mono())
+        self.queue.add_after((JANITOR, namespace, ""), delay)
+
     # --- processing -----------------------------------------------------------------------------
 
     def process(self, key: Key) -> None:
@@ -174,7 +183,7 @@ class Operator:
                 result = self.reconciler.reconcile(namespace, name, attempt)
                 outcome, wake = result.outcome, result.wake_after
                 if result.janitor_namespace:
-                    self.queue.add((JANITOR, result.janitor_namespace, ""))
+                    self._ask_janitor(result.janitor_namespace)
                 self.metrics.processing_time.labels(
                     synchronization_state=self._sync_state(namespace, name)
                 ).observe(max(0.0, self._mono() - started))
@@ -193,7 +202,10 @@ class Operator:
                     else Retry(5.0, "caches")
                 )
             elif kind == JANITOR:
+                pass_started = self._mono()
                 ran = self.janitor.run(namespace or None)
+                if ran.ran:
+                    self._janitor_runs[namespace] = (pass_started, self._mono() - pass_started)
                 outcome = (
                     Done()
                     if ran.ran or ran.skipped_reason == "not leader"

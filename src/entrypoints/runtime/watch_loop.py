@@ -119,6 +119,14 @@ class Informer(Generic[T]):
             packed = list(self._cache.values())
         return [self._unpack(p) for p in packed]
 
+    def iterate(self, namespace: str | None = None) -> Iterator[T]:
+        """Every cached object (or those of one namespace), unpacked one at a time as the caller
+        goes: a pass over a large cache never holds it all decoded at once."""
+        with self._lock:
+            packed = [v for (ns, _), v in self._cache.items() if namespace is None or ns == namespace]
+        for entry in packed:
+            yield self._unpack(entry)
+
     def cached_keys(self) -> list[Key]:
         with self._lock:
             return list(self._cache)

@@ -17,6 +17,7 @@ from aivenator.domain.application import AivenApplication
 from aivenator.domain.janitor import (
     AppSecretRefs,
     CleanupPlan,
+    app_secret_refs,
     app_secret_refs_from_raw,
     plan_cleanup,
     secret_view,
@@ -76,7 +77,8 @@ class JanitorRunner:
         for raw in self._applications(namespace):
             match parse_application(raw, self._allowed):
                 case Success(parsed):
-                    apps.append(parsed.app)
+                    # Only the Secret names it claims are needed: keep those, not the whole app.
+                    apps.append(app_secret_refs(parsed.app))
                 case Failure(_):
                     # An app that does not parse still claims the Secret names it spells out.
                     apps.append(app_secret_refs_from_raw(raw))
