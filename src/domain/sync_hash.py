@@ -28,6 +28,7 @@ Go code itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -72,7 +73,13 @@ _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
+#: Every character `_go_string` does not copy as it is.
+_SPECIAL = re.compile(r'[\x00-\x1f"\\<>&\u2028\u2029\ud800-\udfff]')
+
+
 def _go_string(value: str) -> str:
+    if _SPECIAL.search(value) is None:
+        return f'"{value}"'  # names and keys: nothing to escape (the common case)
     out: list[str] = ['"']
     for ch in value:
         if ch in _SHORT_ESCAPES:
