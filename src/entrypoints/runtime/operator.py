@@ -330,19 +330,28 @@ class Operator:
         self.log.info(
             "operator_started", workers=self.config.workers, leader_election=self.leader is not None
         )
-        deadline = time.monotonic() + sync_timeout
-        while sync_timeout > 0 and not self.caches_synced() and time.monotonic() < deadline:
-            self._stop.wait(0.05)
+        if sync_timeout > 0:
+            self._await_caches(sync_timeout)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
+    def _await_caches(self, timeout: float | None = None) -> bool:
+        """Wait until every cache has synced (True), or the operator stops or `timeout` passes
+        (False). Wakes the moment the last list lands (polling every 0.1 s cost a new pod up to
+        0.1 s before its first reconcile)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for informer in self.informers():
+            while not informer.wait_synced(0.1):
+                if self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+                    return False
+        return not self._stop.is_set()
+
     def _worker(self) -> None:
-        while not self.caches_synced():
-            if self._stop.wait(0.1):
-                return
+        if not self._await_caches():
+            return
         while True:
             key = self.queue.get()
             if key is None:
@@ -353,9 +362,8 @@ class Operator:
                 self.queue.done(key)
 
     def _timers(self) -> None:
-        while not self.caches_synced():
-            if self._stop.wait(0.1):
-                return
+        if not self._await_caches():
+            return
         self.log.info("caches_synced", applications=len(self.apps), secrets=len(self.secrets))
         next_resync = self._mono() + self.config.sync_period
         next_janitor = self._mono() + self.config.janitor_interval

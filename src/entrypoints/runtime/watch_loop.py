@@ -159,6 +159,10 @@ class Informer(Generic[T]):
     def has_synced(self) -> bool:
         return self._synced.is_set()
 
+    def wait_synced(self, timeout: float) -> bool:
+        """Block until the first list has landed or `timeout` passed; True once synced."""
+        return self._synced.wait(timeout)
+
     @property
     def resource_version(self) -> str:
         return self._resource_version
