@@ -241,7 +241,6 @@ class Container(containers.DeclarativeContainer):
         now=now,
         may_mutate=may_mutate,
         grace_period=settings.provided.janitor_grace_period,
-        allowed_projects=allowed_projects,
         log=log,
     )
     orphans = providers.Singleton(

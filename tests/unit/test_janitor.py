@@ -13,6 +13,7 @@ from aivenator.domain.janitor import (
     DeleteReason,
     Deletion,
     KeepReason,
+    app_secret_refs,
     app_secret_refs_from_raw,
     janitor_delay,
     parse_time,
@@ -25,6 +26,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from returns.result import Success
 
+from tests.unit.strategies import ALLOWED_PROJECTS
+from tests.unit.strategies import raw_applications as valid_raw_applications
 from tests.unit.workload_strategies import (
     GeneratedSecret,
     GeneratedWorkload,
@@ -123,6 +126,8 @@ def test_parsed_applications_count_every_secret_name_including_the_deprecated_on
     assert isinstance(parsed, Success)
     result = plan(secret("legacy"), secret("k"), secret("v"), secret("gone"), apps=[parsed.unwrap().app])
     assert [d.name for d in result.deletions] == ["gone"]
+    # what the janitor shell reads instead of parsing: the same names, the deprecated one too
+    assert app_secret_refs_from_raw(raw) == app_secret_refs(parsed.unwrap().app)
 
 
 def test_an_application_whose_spec_does_not_parse_still_claims_its_secrets() -> None:
@@ -134,6 +139,14 @@ def test_an_application_whose_spec_does_not_parse_still_claims_its_secrets() -> 
     refs = app_secret_refs_from_raw(raw)
     assert refs == AppSecretRefs("team-a", "app", frozenset({"k", "os"}))
     assert plan(secret("k"), secret("os"), apps=[refs]).deletions == ()
+
+
+@given(valid_raw_applications())
+def test_the_raw_refs_of_an_application_that_parses_are_its_sections_names(raw: dict[str, Any]) -> None:
+    # The janitor reads every application's Secret names from the raw spec (no full parse).
+    parsed = parse_application(raw, ALLOWED_PROJECTS)
+    assert isinstance(parsed, Success)
+    assert app_secret_refs_from_raw(raw) == app_secret_refs(parsed.unwrap().app)
 
 
 def test_raw_application_refs_survive_garbage() -> None:

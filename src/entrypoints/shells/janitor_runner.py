@@ -13,17 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aivenator.domain.application import AivenApplication
 from aivenator.domain.janitor import (
-    AppSecretRefs,
     CleanupPlan,
-    app_secret_refs,
     app_secret_refs_from_raw,
     plan_cleanup,
     secret_view,
 )
 from aivenator.domain.kubernetes_port import KubeConflict, KubeNotFound, KubeObject, KubernetesPort
-from aivenator.domain.parse import parse_application
 from aivenator.domain.references import WorkloadRefs
 from aivenator.entrypoints.shells.metrics import Metrics
 from returns.result import Failure, Success
@@ -50,7 +46,6 @@ class JanitorRunner:
         now: Callable[[], datetime],
         may_mutate: Callable[[], bool],
         grace_period: float,
-        allowed_projects: frozenset[str],
         log: FilteringBoundLogger,
     ) -> None:
         self._kube = kube
@@ -62,7 +57,6 @@ class JanitorRunner:
         self._now = now
         self._may_mutate = may_mutate
         self._grace = timedelta(seconds=grace_period)
-        self._allowed = allowed_projects
         self._log = log
 
     def run(self, namespace: str | None = None) -> JanitorResult:
@@ -73,15 +67,11 @@ class JanitorRunner:
         if not self._may_mutate():
             return JanitorResult(False, skipped_reason="not leader")
         views = [secret_view(s) for s in self._secrets(namespace)]
-        apps: list[AivenApplication | AppSecretRefs] = []
-        for raw in self._applications(namespace):
-            match parse_application(raw, self._allowed):
-                case Success(parsed):
-                    # Only the Secret names it claims are needed: keep those, not the whole app.
-                    apps.append(app_secret_refs(parsed.app))
-                case Failure(_):
-                    # An app that does not parse still claims the Secret names it spells out.
-                    apps.append(app_secret_refs_from_raw(raw))
+        # Only the Secret names each application spells out are needed, read from the raw spec:
+        # for an application that parses they are exactly its sections' names
+        # (tests/unit/test_janitor.py checks this), and one that does not parse still claims
+        # them. No full parse, and no spec hash, per application and run.
+        apps = [app_secret_refs_from_raw(raw) for raw in self._applications(namespace)]
         plan = plan_cleanup(views, apps, list(self._workloads(namespace)), self._now(), self._grace)
         self._metrics.janitor_runs.labels(scope="namespace" if namespace else "cluster").inc()
         deleted: list[tuple[str, str]] = []
