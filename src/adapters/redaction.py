@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TypeAlias
 
@@ -74,8 +74,12 @@ class SecretRegistry:
 
     def __init__(self, max_entries: int = 50_000) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, None] = OrderedDict()
-        self._index: dict[str, set[str]] = {}
+        #: Every secret (and its variants), oldest first (a dict keeps insertion order and costs
+        #: half an OrderedDict per entry; there is one entry per service user).
+        self._entries: dict[str, None] = {}
+        #: Index key -> the one secret it leads to, or a set when several share it (rare: a
+        #: one-element set costs 216 bytes, a reference 8).
+        self._index: dict[str, str | set[str]] = {}
         self._key_lengths: Counter[int] = Counter()
         self._max = max_entries
 
@@ -90,14 +94,22 @@ class SecretRegistry:
                     continue
                 for variant in _variants(secret):
                     if variant in self._entries:
-                        self._entries.move_to_end(variant)
+                        del self._entries[variant]  # now the most recently added again
+                        self._entries[variant] = None
                         continue
                     self._entries[variant] = None
                     key = _index_key(variant)
-                    self._index.setdefault(key, set()).add(variant)
+                    bucket = self._index.get(key)
+                    if bucket is None:
+                        self._index[key] = variant
+                    elif isinstance(bucket, str):
+                        self._index[key] = {bucket, variant}
+                    else:
+                        bucket.add(variant)
                     self._key_lengths[len(key)] += 1
             while len(self._entries) > self._max:
-                oldest, _ = self._entries.popitem(last=False)
+                oldest = next(iter(self._entries))
+                del self._entries[oldest]
                 self._unindex(oldest)
 
     def discard(self, secret: str) -> None:
@@ -109,13 +121,17 @@ class SecretRegistry:
     def _unindex(self, variant: str) -> None:
         key = _index_key(variant)
         bucket = self._index.get(key)
-        if bucket is not None and variant in bucket:
+        if bucket is None or (variant != bucket if isinstance(bucket, str) else variant not in bucket):
+            return
+        if isinstance(bucket, str) or len(bucket) == 1:
+            del self._index[key]
+        else:
             bucket.discard(variant)
-            self._key_lengths[len(key)] -= 1
-            if not self._key_lengths[len(key)]:
-                del self._key_lengths[len(key)]
-            if not bucket:
-                del self._index[key]
+            if len(bucket) == 1:
+                self._index[key] = next(iter(bucket))
+        self._key_lengths[len(key)] -= 1
+        if not self._key_lengths[len(key)]:
+            del self._key_lengths[len(key)]
 
     def found_in(self, text: str) -> list[str]:
         """Known secrets occurring in `text`, longest first (so one containing another wins)."""
@@ -127,7 +143,11 @@ class SecretRegistry:
             for length in self._key_lengths:
                 for i in range(len(text) - length + 1):
                     bucket = index.get(text[i : i + length])
-                    if bucket:
+                    if bucket is None:
+                        continue
+                    if isinstance(bucket, str):
+                        candidates.add(bucket)
+                    else:
                         candidates.update(bucket)
         return sorted((c for c in candidates if c in text), key=len, reverse=True)
 

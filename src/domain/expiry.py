@@ -65,3 +65,13 @@ def next_wakeup(
         if renew_at > now:
             candidates.append(renew_at)
     return min(candidates, default=None)
+
+
+def worth_scheduling(moment: datetime | None, now: datetime, resync_period: timedelta) -> datetime | None:
+    """`moment` if a wake-up must be scheduled for it, None when the periodic resync (every
+    `resync_period`) re-examines the application before then anyway and will schedule it when
+    it is near. Certificate renewals are months away: a timer per application for each of them
+    would only cost memory (a queue entry per application) and change nothing."""
+    if moment is None or moment - now > resync_period:
+        return None
+    return moment

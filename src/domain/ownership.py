@@ -27,8 +27,9 @@ finalizer is about to delete that user).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -81,6 +82,11 @@ class SecretRecord:
         return (self.namespace, self.name)
 
 
+#: One copy of each name however many records hold it (records are kept per managed Secret, and
+#: each decoded Secret brings its own copies); equal strings, so no behaviour depends on it.
+_shared = sys.intern
+
+
 def secret_record(raw: Mapping[str, Any]) -> SecretRecord:
     """The ownership facts of a Secret in API shape (`{"metadata": {...}, ...}`)."""
     meta = SecretMeta.from_raw(raw)
@@ -90,14 +96,14 @@ def secret_record(raw: Mapping[str, Any]) -> SecretRecord:
         [a for a in cleanup_actions(meta) if isinstance(a, DeleteServiceUser)] if managed else []
     )
     return SecretRecord(
-        namespace=meta.namespace,
-        name=meta.name,
+        namespace=_shared(meta.namespace),
+        name=_shared(meta.name),
         managed=managed,
-        app=meta.labels.get(L.APP_LABEL, ""),
-        team=meta.labels.get(L.TEAM_LABEL, ""),
+        app=_shared(meta.labels.get(L.APP_LABEL, "")),
+        team=_shared(meta.labels.get(L.TEAM_LABEL, "")),
         has_finalizer=L.FINALIZER in (metadata.get("finalizers") or ()),
         terminating=bool(metadata.get("deletionTimestamp")),
-        users=tuple(sorted({UserKey(a.project, a.service, a.username) for a in deletes})),
+        users=tuple(sorted({UserKey(_shared(a.project), _shared(a.service), a.username) for a in deletes})),
         claims=tuple(sorted({(a.service_type, a.username) for a in deletes})),
     )
 
@@ -220,6 +226,10 @@ class OwnershipIndex:
     def put(self, record: SecretRecord) -> None:
         """A Secret was added or changed (or written by us)."""
         old = self._records.get(record.key)
+        if old is not None and old.users == record.users and old.claims == record.claims:
+            # Keep the values the index already holds (its keys are the old user objects): a
+            # Secret's users rarely change, and equal copies would only double the memory.
+            record = replace(record, users=old.users, claims=old.claims)
         self._records[record.key] = record
         before = frozenset(old.users) if old is not None else frozenset()
         after = frozenset(record.users)

@@ -775,14 +775,14 @@ def test_every_operator_flag_is_documented_in_the_install_guide() -> None:
 def test_alerts_use_only_metrics_and_labels_the_operator_exports(helm: str) -> None:
     import re
 
-    from aivenator.entrypoints.shells.metrics import LegacyCounter, Metrics
+    from aivenator.entrypoints.shells.metrics import CompactGauge, LegacyCounter, Metrics
     from prometheus_client.metrics import MetricWrapperBase
 
     metrics = Metrics()
     exposed: set[str] = set()
     labels_of: dict[str, set[str]] = {}
     for collector in list(metrics.registry._collector_to_names):  # every registered metric
-        assert isinstance(collector, MetricWrapperBase | LegacyCounter), collector
+        assert isinstance(collector, MetricWrapperBase | LegacyCounter | CompactGauge), collector
         for family in collector.describe():
             suffixes = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("_total",)}.get(
                 family.type, ("",)

@@ -358,8 +358,10 @@ class World:
     real_time: bool = False
     kube: FakeKubernetes = field(init=False)
     aiven: FakeAiven = field(init=False)
+    _last_resync: float = field(init=False)
 
     def __post_init__(self) -> None:
+        self._last_resync = self.clock.monotonic()
         self.kube = FakeKubernetes(clock=self.clock, namespaces=(NAMESPACE, OTHER_NAMESPACE, "aivenator"))
         if self.real_time:
             self.aiven = FakeAiven.with_default_seed(token=TOKEN, clock=self.clock.now)
@@ -455,6 +457,20 @@ class World:
             chunk = min(step, left)
             self.tick(chunk)
             left -= chunk
+
+    def advance_with_resync(self, seconds: float, step: float) -> None:
+        """`advance`, with what the run loop's timer adds: every live replica re-enqueues every
+        application once per `sync_period` of (fake) time (`Operator.resync`)."""
+        left = seconds
+        while left > 0:
+            chunk = min(step, left)
+            self.tick(chunk)
+            left -= chunk
+            if self.clock.monotonic() - self._last_resync >= self.config.sync_period:
+                self._last_resync = self.clock.monotonic()
+                for replica in self.live():
+                    replica.operator.resync()
+                self.drain()
 
     def settle(self, rounds: int = 3, backoff_horizon: float = 310.0) -> None:
         """Faults off; time past every backoff; queues drained; janitor and orphan sweep run

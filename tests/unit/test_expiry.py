@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aivenator.domain.application import AivenApplication
-from aivenator.domain.expiry import expired, next_wakeup, renewal_time
+from aivenator.domain.expiry import expired, next_wakeup, renewal_time, worth_scheduling
 from aivenator.domain.parse import parse_application
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,3 +100,12 @@ def test_the_wakeup_is_in_the_future_and_no_candidate_comes_before_it(
     for a in apps:
         is_expired = (a.namespace, a.name) in expired(apps, now)
         assert is_expired == (a.expires_at is not None and a.expires_at <= now)
+
+
+def test_a_wakeup_beyond_the_next_resync_is_left_to_the_resync() -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    assert worth_scheduling(None, now, hour) is None
+    assert worth_scheduling(now + timedelta(days=300), now, hour) is None  # a renewal months away
+    assert worth_scheduling(now + hour, now, hour) == now + hour  # the last resync before it sets it
+    assert worth_scheduling(now + timedelta(minutes=5), now, hour) == now + timedelta(minutes=5)

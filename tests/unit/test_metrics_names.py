@@ -115,3 +115,21 @@ def test_aiven_latency_names_the_pool_being_worked_on() -> None:
         )
         == 1
     )
+
+
+def test_the_compact_per_application_gauge_exposes_what_a_prometheus_gauge_would() -> None:
+    from aivenator.entrypoints.shells.metrics import CompactGauge
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    compact = CompactGauge("days_left", "Days left", ["namespace", "aiven_application"], ours)
+    plain = Gauge("days_left", "Days left", ["namespace", "aiven_application"], registry=theirs)
+    for gauge in (compact, plain):
+        gauge.labels(namespace="team-a", aiven_application="a").set(12.5)
+        gauge.labels(namespace="team-a", aiven_application="b").set(3)
+        gauge.labels(namespace="team-b", aiven_application="a").set(-1.25)
+        gauge.labels(namespace="team-a", aiven_application="b").set(2)
+        gauge.remove("team-b", "a")
+    assert generate_latest(ours) == generate_latest(theirs)
+    with pytest.raises(ValueError):
+        compact.labels(namespace="team-a")

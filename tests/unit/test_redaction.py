@@ -167,3 +167,36 @@ def test_text_without_secrets_is_unchanged(text: str) -> None:
     ):
         return
     assert clean(text) == text
+
+
+_shared_prefix = st.text(alphabet="AB", min_size=0, max_size=14).map(lambda tail: "AVNS_" + tail)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "discard"]), _shared_prefix.filter(lambda s: len(s) >= 6)),
+        max_size=40,
+    ),
+    st.integers(min_value=1, max_value=6),
+)
+def test_registry_finds_exactly_what_a_plain_bounded_list_would(
+    steps: list[tuple[str, str]], bound: int
+) -> None:
+    """Secrets that share their index key (one bucket) or not, added, re-added, discarded and
+    dropped for the bound: `found_in` and membership match a plain model."""
+    registry = SecretRegistry(max_entries=bound)
+    model: list[str] = []  # oldest first
+    for op, secret in steps:
+        if op == "add":
+            registry.add(secret)
+            if secret in model:
+                model.remove(secret)
+            model.append(secret)
+            del model[: max(0, len(model) - bound)]
+        else:
+            registry.discard(secret)
+            if secret in model:
+                model.remove(secret)
+        assert registry.snapshot() == tuple(model)
+    text = " ".join(secret for _, secret in steps)
+    assert set(registry.found_in(text)) == {s for s in model if s in text}

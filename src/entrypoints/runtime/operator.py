@@ -140,14 +140,16 @@ class Operator:
             self.queue.add((SECRET, namespace, name))
             return
         app = meta.label(L.APP_LABEL)
-        if app and self.apps.get((namespace, app)) is not None:
+        if app and (namespace, app) in self.apps:
             # Drift repair: the app's pass decides from the cache whether anything must change.
             self.queue.add((APP, namespace, str(app)))
         if change == "MODIFIED" and old is not None:
             # Relabelled: the app it belonged to must repair it. Edited values of our keys are
             # invisible to the pass (metadata and key names only): force a full sync.
             was = ObjectMeta(old).label(L.APP_LABEL)
-            owner = self.apps.get((namespace, str(was))) if was else None
+            # (Only relabelling or changed values need the owner: reading it decodes it.)
+            relevant = was and (was != app or old.get("data") != new.get("data"))
+            owner = self.apps.get((namespace, str(was))) if relevant else None
             if owner is not None and was != app:
                 self.queue.add((APP, namespace, str(was)))
             if owner is not None and edited_owned_keys(old, new, owner, frozenset(self.config.projects)):

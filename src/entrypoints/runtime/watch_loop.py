@@ -16,6 +16,7 @@ Two ways to drive an informer:
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, Literal, Protocol, TypeVar
@@ -51,8 +52,10 @@ class Codec(Protocol[T]):
 
 
 def object_key(obj: KubeObject) -> Key:
+    """(namespace, name), interned: the same names key the caches, the ownership index, the
+    certificate cache and the work queue, and each decoded object brings its own copies."""
     meta = ObjectMeta(obj)
-    return (meta.namespace, meta.name)
+    return (sys.intern(meta.namespace), sys.intern(meta.name))
 
 
 def object_version(obj: KubeObject) -> str:
@@ -108,6 +111,10 @@ class Informer(Generic[T]):
         if self._codec is None:
             return packed  # type: ignore[return-value]  # stored as given when there is no codec
         return self._codec.unpack(packed)
+
+    def __contains__(self, key: Key) -> bool:
+        with self._lock:
+            return key in self._cache
 
     def get(self, key: Key) -> T | None:
         with self._lock:
@@ -209,8 +216,11 @@ class Informer(Generic[T]):
         """Write-through after our own successful write, so the next pass does not decide from a
         stale object; the watch event for the same version later changes nothing."""
         key = self._key(obj)
-        packed = self._pack(obj)
         with self._lock:
+            # Packed under the lock: zlib lets other threads run meanwhile, and the watch event
+            # of this very write must find it stored (then it changes nothing), not race ahead
+            # of it and report our own write as a change (one more pass of the app).
+            packed = self._pack(obj)
             stored = self._cache.get(key)
             before = None if stored is None else self._unpack(stored)
             if before is not None and self._older(obj, before):

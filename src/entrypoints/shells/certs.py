@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import sys
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ class CertCache:
 
     def not_after(self, secret: KubeObject) -> datetime | None:
         meta = ObjectMeta(secret)
-        key = (meta.namespace, meta.name)
+        key = (sys.intern(meta.namespace), sys.intern(meta.name))  # the names the caches share
         version = meta.resource_version
         with self._lock:
             hit = self._by_key.get(key)

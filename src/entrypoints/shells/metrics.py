@@ -7,8 +7,9 @@ when the diff said Unchanged). Gauges are set from observed state, never increme
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -26,26 +27,10 @@ AIVEN_LATENCY_BUCKETS = KUBERNETES_LATENCY_BUCKETS
 __all__ = ["CONTENT_TYPE_LATEST", "AivenObserver", "LegacyCounter", "Metrics"]
 
 
-class _LegacyChild:
-    def __init__(self, parent: LegacyCounter, key: tuple[str, ...]) -> None:
-        self._parent = parent
-        self._key = key
+class _Series:
+    """Label values -> float, exposed as one family: what both collectors below share."""
 
-    def inc(self, amount: float = 1.0) -> None:
-        if amount < 0:
-            raise ValueError("counters only go up")
-        self._parent._add(self._key, amount)
-
-
-class LegacyCounter:
-    """A counter exposed under exactly its name, without the `_total` suffix.
-
-    The Go operator's counters (client_golang, text format 0.0.4) are named
-    `aivenator_aiven_applications_processed` and so on; prometheus_client always appends
-    `_total` to a Counter, which would break every existing dashboard and alert. This collector
-    writes the family as TYPE counter with samples under the bare name, as client_golang does.
-    Only the subset of the Counter API the operator uses is offered: `labels(**kw).inc(n)`.
-    """
+    kind = "untyped"
 
     def __init__(
         self, name: str, documentation: str, labelnames: Iterable[str], registry: CollectorRegistry
@@ -57,17 +42,17 @@ class LegacyCounter:
         self._lock = threading.Lock()
         registry.register(self)
 
-    def labels(self, **labels: str) -> _LegacyChild:
+    def _key(self, labels: Mapping[str, str]) -> tuple[str, ...]:
         if set(labels) != set(self._labelnames):
             raise ValueError(f"{self.name}: expected labels {self._labelnames}, got {tuple(labels)}")
-        return _LegacyChild(self, tuple(str(labels[n]) for n in self._labelnames))
+        return tuple(sys.intern(str(labels[n])) for n in self._labelnames)
 
-    def _add(self, key: tuple[str, ...], amount: float) -> None:
+    def _update(self, key: tuple[str, ...], change: Callable[[float | None], float]) -> None:
         with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+            self._values[key] = change(self._values.get(key))
 
     def _family(self) -> Metric:
-        family = Metric(self.name, self.documentation, "counter")
+        family = Metric(self.name, self.documentation, self.kind)
         # Metric strips a trailing "_total" from counter names; ours have none, so it is exact.
         family.name = self.name
         return family
@@ -82,6 +67,60 @@ class LegacyCounter:
         for key, value in items:
             family.add_sample(self.name, dict(zip(self._labelnames, key, strict=True)), value)
         return [family]
+
+
+class _LegacyChild:
+    def __init__(self, parent: LegacyCounter, key: tuple[str, ...]) -> None:
+        self._parent = parent
+        self._key = key
+
+    def inc(self, amount: float = 1.0) -> None:
+        if amount < 0:
+            raise ValueError("counters only go up")
+        self._parent._update(self._key, lambda value: (value or 0.0) + amount)
+
+
+class LegacyCounter(_Series):
+    """A counter exposed under exactly its name, without the `_total` suffix.
+
+    The Go operator's counters (client_golang, text format 0.0.4) are named
+    `aivenator_aiven_applications_processed` and so on; prometheus_client always appends
+    `_total` to a Counter, which would break every existing dashboard and alert. This collector
+    writes the family as TYPE counter with samples under the bare name, as client_golang does.
+    Only the subset of the Counter API the operator uses is offered: `labels(**kw).inc(n)`.
+    """
+
+    kind = "counter"
+
+    def labels(self, **labels: str) -> _LegacyChild:
+        return _LegacyChild(self, self._key(labels))
+
+
+class _CompactGaugeChild:
+    def __init__(self, parent: CompactGauge, key: tuple[str, ...]) -> None:
+        self._parent = parent
+        self._key = key
+
+    def set(self, value: float) -> None:
+        self._parent._update(self._key, lambda _: float(value))
+
+
+class CompactGauge(_Series):
+    """A gauge with one series per application, kept as one float per label set.
+
+    prometheus_client's Gauge keeps a child object, a value object and a lock per label set
+    (about 440 bytes); with one series per application that was the largest per-application
+    cost after the caches. Offers what the operator uses: `labels(**kw).set(v)` and
+    `remove(*label_values)`."""
+
+    kind = "gauge"
+
+    def labels(self, **labels: str) -> _CompactGaugeChild:
+        return _CompactGaugeChild(self, self._key(labels))
+
+    def remove(self, *label_values: str) -> None:
+        with self._lock:
+            self._values.pop(tuple(label_values), None)
 
 
 class Metrics:
@@ -206,7 +245,7 @@ class Metrics:
             ["scope"],
             registry=r,
         )
-        self.cert_days_left = Gauge(
+        self.cert_days_left = CompactGauge(
             f"{PREFIX}_cert_days_left",
             "Days until the Kafka client certificate of an application expires",
             ["namespace", "aiven_application"],

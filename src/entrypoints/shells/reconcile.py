@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from aivenator.adapters.redaction import redact_text
 from aivenator.domain.application import AivenApplication
-from aivenator.domain.expiry import is_expired, next_wakeup
+from aivenator.domain.expiry import is_expired, next_wakeup, worth_scheduling
 from aivenator.domain.facts import AivenError, NotFound, ServiceFacts, ServiceType, ServiceUser
 from aivenator.domain.janitor import SecretView, secret_view
 from aivenator.domain.json_value import JsonValue
@@ -264,7 +264,9 @@ class Reconciler:
     def _wake_after(
         self, app: AivenApplication, now: datetime, cert_expiry: dict[str, datetime]
     ) -> float | None:
-        moment = next_wakeup([app], now, cert_expiry, self._window)
+        moment = worth_scheduling(
+            next_wakeup([app], now, cert_expiry, self._window), now, timedelta(seconds=self._config.sync_period)
+        )
         if moment is None:
             return None
         return max(0.0, (moment - now).total_seconds())
