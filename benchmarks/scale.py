@@ -1,6 +1,10 @@
 """`make bench-scale`: the operator in its own process at 10k applications, real kube-apiserver.
 
-    python -m benchmarks.scale [--apps 10000] [--pods-per-app 3] [--output out/bench-scale.json]
+    python -m benchmarks.scale [--apps 10000] [--pods-per-app 3] [--operator PATH]
+
+`make bench-scale` first installs the operator as the image does (hack/dry-build.sh: the wheel and
+requirements.lock into a fresh venv under out/runtime) and runs that `aivenator` as the operator
+(`--operator`), so the memory measured is the shipped install's, not the dev venv's.
 
 Starts etcd + kube-apiserver from the real-apiserver test tier (tests/integration/real_apiserver.py,
 binaries from hack/kube-test-assets.sh), the Aiven simulator as its own process
@@ -219,12 +223,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apps", type=int, default=10_000)
     parser.add_argument("--pods-per-app", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the operator")
+    parser.add_argument(
+        "--operator",
+        default=str(Path(sys.executable).with_name("aivenator")),
+        help="the aivenator executable to run as the operator; `make bench-scale` gives the one "
+        "installed as the image installs it (wheel + requirements.lock, no dev tools)",
+    )
     args = parser.parse_args(argv)
     # A SIGTERM ends the run through `finally`, so no apiserver, simulator or operator is left.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     OUT.mkdir(exist_ok=True)
     aivenator = str(Path(sys.executable).with_name("aivenator"))
-    figures: dict[str, Any] = {"apps": args.apps, "pods": args.apps * args.pods_per_app}
+    figures: dict[str, Any] = {
+        "apps": args.apps,
+        "pods": args.apps * args.pods_per_app,
+        "operator": args.operator,
+    }
     procs: list[subprocess.Popen[str]] = []
     try:
         with running_apiserver(find_assets()) as server:
@@ -277,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             # The operator converges every application from cold, writing the N managed Secrets.
-            operator = start_operator(aivenator, server, url, token, metrics_port, "bench-scale-operator.log")
+            operator = start_operator(args.operator, server, url, token, metrics_port, "bench-scale-operator.log")
             procs.append(operator)
             started = time.monotonic()
             done = wait_metric(

@@ -29,19 +29,3 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_ARENA_MAX, arenas))
 
-
-def release_free_memory() -> bool:
-    """Hand the free pages inside glibc's heaps back to the system (`malloc_trim(0)`).
-
-    Freed memory in the middle of a heap stays in the process (RSS) until it is trimmed;
-    after the initial lists and a burst of reconciles most of it is free. True when applied."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return False
-    trim.argtypes = (ctypes.c_size_t,)
-    trim.restype = ctypes.c_int
-    return bool(trim(0))
