@@ -5,8 +5,10 @@
 Parts (each writes its fields; a part not run leaves its fields null):
 
 cold      500 Kafka applications created before the operator starts, 4 workers, the Aiven
-          simulator in its own process (`aivenator fake-aiven`) over loopback HTTP with 50 ms per
-          request; Aiven requests are counted by the operator's client. The bound is fixed, not derived
+          simulator in its own process (`aivenator fake-aiven`) over loopback HTTP answering each
+          request 50 ms after it arrived (`--response-time-ms 50`: its own processing, which runs
+          under one lock, is inside the 50 ms; the client sees about 52 ms with loopback HTTP);
+          Aiven requests are counted by the operator's client. The bound is fixed, not derived
           from what was measured: ceil(N / workers) x 1 request x latency. Convergence is polled
           in O(1) (the operator's RolloutComplete counter), then checked once in full.
 cpu       process CPU seconds for the operator to converge 500 and 5,000 applications (0 ms
@@ -115,11 +117,11 @@ class Rig:
         return sum(self.client.request_counts().values())
 
 
-def start_simulator(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
+def start_simulator(response_time_ms: float) -> tuple[subprocess.Popen[str], str]:
     """`aivenator fake-aiven` in its own process (its CPU is not the operator's); returns its URL."""
     aivenator = str(Path(sys.executable).with_name("aivenator"))
     proc = subprocess.Popen(
-        [aivenator, "fake-aiven", "--port", "0", "--token", TOKEN, "--latency-ms", str(latency_ms)],
+        [aivenator, "fake-aiven", "--port", "0", "--token", TOKEN, "--response-time-ms", str(response_time_ms)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

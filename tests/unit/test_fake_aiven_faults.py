@@ -299,3 +299,22 @@ def test_server_rate_limit_is_off_by_default() -> None:
     fake.add_project("p")
     headers = {"authorization": f"aivenv1 {fake.token}"}
     assert all(_status(fake, "/v1/project/p/kms/ca", headers) == 200 for _ in range(200))
+
+
+def test_response_time_counts_from_arrival_and_includes_processing(
+    api: httpx.Client, fake: FakeAiven, clock: FakeClock
+) -> None:
+    """A server's response time: the answer leaves `response_time` after the request arrived,
+    however long processing took (unlike the latency fault, which sleeps before processing)."""
+    route = fake._route
+    took = iter([0.02, 0.2])  # processing "takes" 20 ms, then 200 ms
+
+    def timed_route(*args: Any) -> Any:
+        clock.advance(next(took))
+        return route(*args)
+
+    fake._route = timed_route  # type: ignore[method-assign,assignment]  # processing that takes time
+    fake.response_time = 0.05
+    assert create(api, "quick").status_code == 200
+    assert create(api, "slow").status_code == 200
+    assert clock.sleeps == [pytest.approx(0.03)]  # the slow one is answered as soon as done

@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("fault injection (all deterministic given --fault-seed)")
     faults.add_argument("--fault-seed", type=argtypes.non_negative_int, default=0, help="seed for the share-of-requests faults")
     faults.add_argument("--latency-ms", type=argtypes.non_negative_float, default=0.0, help="added latency per request")
+    parser.add_argument(
+        "--response-time-ms",
+        type=argtypes.non_negative_float,
+        default=0.0,
+        help="answer each request this long after it arrived, processing included (a server's response time)",
+    )
     faults.add_argument(
         "--rate-limit", metavar="N/60s", help="allow N requests per window, then 429 + Retry-After"
     )
@@ -81,6 +87,7 @@ def build(args: argparse.Namespace) -> FakeAiven:
         cert_validity=timedelta(days=args.cert_days),
         fault_seed=args.fault_seed,
         server_rate_limit=args.server_rate_limit,
+        response_time=args.response_time_ms / 1000.0,
     )
     where = {"method": args.method, "path": args.path}
     if args.latency_ms > 0:

@@ -180,8 +180,14 @@ class FakeAiven:
         log_limit: int = 100_000,
         server_rate_limit: float | None = None,
         server_burst: int | None = None,
+        response_time: float = 0.0,
     ) -> None:
         self.token = token
+        #: Seconds from a request's arrival to its answer, its own processing included (the
+        #: server's response time; 0: answer as soon as processed). Unlike the `latency` fault,
+        #: which sleeps before processing, concurrent requests then finish together however long
+        #: processing under the simulator's lock takes.
+        self.response_time = response_time
         self.redact_by_default = redact_by_default
         self.cert_validity = cert_validity
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -446,11 +452,15 @@ class FakeAiven:
             self._sleep(decision.latency_s)
         if decision.fault is not None:
             return _fault_reply(decision.fault, decision.retry_after)
+        arrived = self._monotonic()
         with self._lock:
             try:
                 reply = self._route(method, path, segments, query, body)
             except _Fail as fail:
                 reply = _error(fail.status, fail.message)
+        remaining = self.response_time - (self._monotonic() - arrived)
+        if remaining > 0:
+            self._sleep(remaining)
         if 200 <= reply.status < 300:
             late = self.faults.after_success(method, path)
             if late is not None:
