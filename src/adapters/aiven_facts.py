@@ -27,6 +27,12 @@ from returns.result import Failure, Result, Success
 _SERVICE_GONE = re.compile(r"Service (?!user\b)\S+ does not exist|Project does not exist")
 
 
+#: Members of a service's user objects the facts never read: each user's certificate and key
+#: (about 3 KB together). Key material is masked in logs by its PEM shape anyway, so the
+#: redaction registry loses nothing; a user's own credentials come from the user endpoints.
+BULKY_USER_KEYS = frozenset({"access_cert", "access_key", "access_cert_not_valid_after_time"})
+
+
 class AivenFacts:
     """Project CA and service facts over a shared `AivenTransport`. Thread-safe."""
 
@@ -80,7 +86,7 @@ class AivenFacts:
         def load() -> Result[ServiceFacts, AivenError]:
             path = api_path("/v1/project/{project}/service/{service}", project=project, service=service)
             result: Result[ServiceFacts, AivenError] = self._t.request(
-                "ServiceGet", "GET", path, deadline, params={"include_secrets": "true"}
+                "ServiceGet", "GET", path, deadline, params={"include_secrets": "true"}, drop_keys=BULKY_USER_KEYS
             ).bind(lambda body: self._t.decode("ServiceGet", lambda: self._service_from(project, body)))
             if isinstance(result, Success):
                 known = set(result.unwrap().usernames)
@@ -105,7 +111,7 @@ class AivenFacts:
         Secret or application names any more; services of types the operator does not manage
         are left out."""
         path = api_path("/v1/project/{project}/service", project=project)
-        return self._t.request("ServiceList", "GET", path, self._t.deadline()).bind(
+        return self._t.request("ServiceList", "GET", path, self._t.deadline(), drop_keys=BULKY_USER_KEYS).bind(
             lambda body: self._t.decode("ServiceList", lambda: self._services_from(project, body))
         )
 

@@ -969,3 +969,46 @@ def test_a_sub_resolution_budget_wait_still_lets_time_move() -> None:
     )
     assert aiven.project_ca("p") == Success("PEM")
     assert sleeps == [0.001]
+
+
+def test_service_reads_keep_user_names_but_never_decode_their_keys_and_certificates(
+    clock: FakeClock,
+) -> None:
+    """A service's users come with their certificates and keys (about 3 KB each; tens of MB at
+    10k users); the facts need the names. Those members are dropped while the body is decoded,
+    for a service read and a listing alike, and a user's own credentials still come whole."""
+    fake = make_fake(clock)
+    for i in range(3):
+        fake.add_user(PROJECT, "kafka", f"app_{i}")
+    decoded: list[object] = []
+    real_loads = __import__("json").loads
+
+    def spying_loads(*args: Any, **kwargs: Any) -> Any:
+        result = real_loads(*args, **kwargs)
+        decoded.append(result)
+        return result
+
+    adapter = make_adapter(fake, clock)
+    try:
+        import aivenator.adapters.aiven_transport as transport_module
+
+        transport_module.json.loads = spying_loads  # type: ignore[attr-defined]
+        try:
+            facts = adapter.service(PROJECT, "kafka")
+            listed = adapter.list_services(PROJECT)
+        finally:
+            transport_module.json.loads = real_loads  # type: ignore[attr-defined]
+        assert isinstance(facts, Success) and {"app_0", "app_1", "app_2"} <= set(facts.unwrap().usernames)
+        assert isinstance(listed, Success)
+        kafka = next(f for f in listed.unwrap() if f.name == "kafka")
+        assert {"app_0", "app_1", "app_2"} <= set(kafka.usernames)
+        bodies = [d for d in decoded if isinstance(d, dict) and ({"service", "services"} & set(d))]
+        assert len(bodies) == 2  # the service read and the listing
+        services = [bodies[0]["service"], *bodies[1]["services"]]
+        users = [u for svc in services for u in svc.get("users", [])]
+        assert "app_0" in {u["username"] for u in users}
+        assert not [u for u in users if {"access_key", "access_cert"} & set(u)]
+        user = adapter.ensure_user(PROJECT, "kafka", "app_0", None)
+        assert isinstance(user, Success) and user.unwrap().access_key and user.unwrap().access_cert
+    finally:
+        adapter.close()
