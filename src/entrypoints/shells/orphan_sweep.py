@@ -162,11 +162,12 @@ class OrphanSweeper:
         not synced, not leader)."""
         if not self._synced() or not self._may_mutate():
             return None
-        raw_secrets = list(self._secrets())
-        raw_apps = list(self._applications())
-        views = [secret_view(s) for s in raw_secrets]
-        services = self._services_of_secrets(raw_secrets)
-        apps = self._parsed(raw_apps)
+        # Each input is read from the caches one object at a time (decoded as it is reached) and
+        # reduced at once: at 10k applications, holding every raw application and Secret decoded
+        # together cost more memory than the caches themselves.
+        views = [secret_view(s) for s in self._secrets()]
+        services = self._services_of_secrets(self._secrets())
+        apps = self._parsed(self._applications())
         present = {(a.namespace, a.name) for a in apps}
 
         def may_provision(app: AivenApplication, section: Section) -> bool:
@@ -206,7 +207,7 @@ class OrphanSweeper:
             for kafka_service in service_candidates(project):
                 services.setdefault((project, kafka_service), None)
         facts = self._read(services)
-        self._force_missing(raw_secrets, raw_apps, facts)
+        self._force_missing(self._secrets(), apps, facts)
         with self._lock:
             first_seen = dict(self._first_seen)
         plan = plan_orphan_sweep(facts, views, first_seen, self._now(), self._grace, self._dry_run, expected)
@@ -281,21 +282,19 @@ class OrphanSweeper:
         None when it must not run (caches not synced, not leader)."""
         if not self._synced() or not self._may_mutate():
             return None
-        raw_secrets = list(self._secrets())
-        raw_apps = list(self._applications())
-        facts = self._read(self._services_of_secrets(raw_secrets))
-        forced = self._force_missing(raw_secrets, raw_apps, facts)
+        facts = self._read(self._services_of_secrets(self._secrets()))
+        forced = self._force_missing(self._secrets(), self._parsed(self._applications()), facts)
         if self._metrics is not None:
             self._metrics.runs.labels(outcome="verified").inc()
         return VerifyResult(forced, len(facts))
 
     def _force_missing(
-        self, raw_secrets: list[KubeObject], raw_apps: list[KubeObject], facts: list[ServiceFacts]
+        self, raw_secrets: Iterable[KubeObject], apps: list[AivenApplication], facts: list[ServiceFacts]
     ) -> tuple[tuple[str, str], ...]:
         users = {(f.project, f.name): frozenset(f.usernames) for f in facts}
         current = {
             (app.namespace, app.name): frozenset(s.secret_name for _, s in all_sections(app))
-            for app in self._parsed(raw_apps)
+            for app in apps
             if not app.deletion_requested
         }
         forced: dict[tuple[str, str], str] = {}
