@@ -394,7 +394,7 @@ class ResilienceMachine(RuleBasedStateMachine):
     def ownership_index_equals_a_full_recomputation(self) -> None:
         for replica in self.world.live():
             caches = replica.operator.caches
-            expected = recompute(secret_record(s) for s in caches.secrets.items())
+            expected = recompute(secret_record(s) for s in caches.secrets.iterate())
             assert caches.ownership.state() == expected, f"{replica.name}: ownership index drifted"
 
 

@@ -121,11 +121,6 @@ class Informer(Generic[T]):
             packed = self._cache.get(key)
         return None if packed is None else self._unpack(packed)
 
-    def items(self) -> list[T]:
-        with self._lock:
-            packed = list(self._cache.values())
-        return [self._unpack(p) for p in packed]
-
     def iterate(self, namespace: str | None = None) -> Iterator[T]:
         """Every cached object (or those of one namespace), unpacked one at a time as the caller
         goes: a pass over a large cache never holds it all decoded at once."""
@@ -137,11 +132,6 @@ class Informer(Generic[T]):
     def cached_keys(self) -> list[Key]:
         with self._lock:
             return list(self._cache)
-
-    def in_namespace(self, namespace: str) -> list[T]:
-        with self._lock:
-            packed = [v for (ns, _), v in self._cache.items() if ns == namespace]
-        return [self._unpack(p) for p in packed]
 
     def count_in(self, namespace: str) -> int:
         with self._lock:
