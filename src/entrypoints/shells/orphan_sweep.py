@@ -46,9 +46,9 @@ from aivenator.domain.application import AivenApplication
 from aivenator.domain.audit import expected_users
 from aivenator.domain.facts import ServiceFacts, ServiceType
 from aivenator.domain.janitor import secret_view
-from aivenator.domain.kubernetes_port import KubeNotFound, KubeObject, KubernetesPort, ObjectMeta, ObjectRef
+from aivenator.domain.kubernetes_port import KubeObject, KubernetesPort, ObjectMeta, ObjectRef
 from aivenator.domain.orphans import SpareReason, SweepPlan, UserKey, plan_orphan_sweep
-from aivenator.domain.ownership import OwnershipIndex, secret_record, write_verdict
+from aivenator.domain.ownership import OwnershipIndex, write_verdict
 from aivenator.domain.parse import parse_application
 from aivenator.domain.ports import AivenPort
 from aivenator.domain.secrets import COMMON_DATA_KEYS
@@ -56,6 +56,7 @@ from aivenator.domain.services import all_sections, cleanup_actions
 from aivenator.domain.services.base import SecretMeta, Section, ServiceConfig
 from aivenator.domain.services.kafka import service_candidates
 from aivenator.entrypoints.shells.metrics import PREFIX, AivenObserver, Metrics
+from aivenator.entrypoints.shells.secret_records import secret_record_of
 from prometheus_client import Counter, Gauge
 from returns.result import Failure, Success
 from structlog.typing import FilteringBoundLogger
@@ -174,12 +175,11 @@ class OrphanSweeper:
             # A section refused for a Secret that is not the app's expects no user. The index
             # holds managed Secrets only; one it lacks may exist unmanaged, which only the API
             # server can tell (as the reconcile asks it). Unknown: keep expecting (spare).
-            record = self._ownership.record(app.namespace, section.secret_name)
-            if record is None and self._kube is not None:
-                match self._kube.get_secret(app.namespace, section.secret_name):
-                    case Success(found):
-                        record = secret_record(found)
-                    case Failure(KubeNotFound()):
+            if self._kube is None:
+                record = self._ownership.record(app.namespace, section.secret_name)
+            else:
+                match secret_record_of(self._ownership, self._kube, app.namespace, section.secret_name):
+                    case Success(record):
                         pass
                     case Failure(_):
                         return True

@@ -89,6 +89,7 @@ from aivenator.domain.sync import (
 from aivenator.entrypoints.config import OperatorConfig
 from aivenator.entrypoints.shells.certs import CertCache, is_slim
 from aivenator.entrypoints.shells.metrics import AivenObserver, Metrics
+from aivenator.entrypoints.shells.secret_records import secret_record_of
 from returns.result import Failure, Result, Success
 from structlog.typing import FilteringBoundLogger
 
@@ -432,19 +433,10 @@ class Reconciler:
         )
 
     def _verdict(self, app: AivenApplication, section: Section) -> Result[WriteVerdict, KubeError]:
-        """May this app write the section's Secret? Managed Secrets are answered by the index;
-        one it does not hold may still exist unmanaged (only managed Secrets are watched), so
-        that is asked of the API server: one read, only while the Secret is not ours."""
-        record = self._ownership.record(app.namespace, section.secret_name)
-        if record is None:
-            match self._kube.get_secret(app.namespace, section.secret_name):
-                case Success(found):
-                    record = secret_record(found)
-                case Failure(KubeNotFound()):
-                    pass
-                case Failure(kerr):
-                    return Failure(kerr)
-        return Success(self._judge(app, section, record))
+        """May this app write the section's Secret? (`secret_record_of`: the index, else one read.)"""
+        return secret_record_of(self._ownership, self._kube, app.namespace, section.secret_name).map(
+            lambda record: self._judge(app, section, record)
+        )
 
     def _judge(self, app: AivenApplication, section: Section, record: SecretRecord | None) -> WriteVerdict:
         owner = record.app if record is not None else ""
