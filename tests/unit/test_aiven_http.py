@@ -7,6 +7,7 @@ timestamps show exactly when each request was sent, and sleeps cost no wall time
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -981,11 +982,14 @@ def test_service_reads_keep_user_names_but_never_decode_their_keys_and_certifica
     for i in range(3):
         fake.add_user(PROJECT, "kafka", f"app_{i}")
     decoded: list[object] = []
+    texts: list[bytes] = []
     real_loads = __import__("json").loads
 
     def spying_loads(*args: Any, **kwargs: Any) -> Any:
         result = real_loads(*args, **kwargs)
         decoded.append(result)
+        if isinstance(result, dict) and ({"service", "services"} & set(result)):
+            texts.append(bytes(args[0]))
         return result
 
     adapter = make_adapter(fake, clock)
@@ -1008,6 +1012,12 @@ def test_service_reads_keep_user_names_but_never_decode_their_keys_and_certifica
         users = [u for svc in services for u in svc.get("users", [])]
         assert "app_0" in {u["username"] for u in users}
         assert not [u for u in users if {"access_key", "access_cert"} & set(u)]
+        # Not even the raw text handed to the decoder holds them: they were cut out as the body
+        # streamed in (adapters/json_elide.py), so no whole body with every key is ever held.
+        assert len(texts) == 2
+        for text in texts:
+            assert re.search(rb'"access_(key|cert)"\s*:\s*"', text) is None
+            assert re.search(rb'"access_key"\s*:\s*null', text) is not None  # there, and cut out
         user = adapter.ensure_user(PROJECT, "kafka", "app_0", None)
         assert isinstance(user, Success) and user.unwrap().access_key and user.unwrap().access_cert
     finally:
