@@ -11,7 +11,7 @@ enough is kept, with the reason recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -261,7 +261,7 @@ def _by_namespace(pairs: Iterable[tuple[str, frozenset[str]]]) -> Mapping[str, f
 
 
 def plan_cleanup(
-    secrets: Sequence[SecretView],
+    secrets: Iterable[SecretView],
     applications: Iterable[AivenApplication | AppSecretRefs],
     workload_refs: Iterable[WorkloadRefs],
     now: datetime,
@@ -271,9 +271,10 @@ def plan_cleanup(
 
     Namespace-correct: a reference (by a workload or an AivenApplication) counts only for the
     Secret of that name in the same namespace. Pass parsed applications or `AppSecretRefs`
-    (from `app_secret_refs_from_raw` for applications whose spec does not parse).
+    (from `app_secret_refs_from_raw` for applications whose spec does not parse). Each input is
+    iterated once, applications and workloads before the Secrets, so they may be generators.
     """
-    refs = [app_secret_refs(a) if isinstance(a, AivenApplication) else a for a in applications]
+    refs = (app_secret_refs(a) if isinstance(a, AivenApplication) else a for a in applications)
     by_app = _by_namespace((r.namespace, r.secret_names) for r in refs)
     by_workload = _by_namespace((w.namespace, w.secret_names) for w in workload_refs)
 

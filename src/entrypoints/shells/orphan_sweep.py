@@ -166,7 +166,6 @@ class OrphanSweeper:
         # Each input is read from the caches one object at a time (decoded as it is reached) and
         # reduced at once: at 10k applications, holding every raw application and Secret decoded
         # together cost more memory than the caches themselves.
-        views = [secret_view(s) for s in self._secrets()]
         services = self._services_of_secrets(self._secrets())
         apps = self._parsed(self._applications())
         present = {(a.namespace, a.name) for a in apps}
@@ -210,6 +209,9 @@ class OrphanSweeper:
         self._force_missing(self._secrets(), apps, facts)
         with self._lock:
             first_seen = dict(self._first_seen)
+        # The Secret views stream into the plan, which keeps only the users they refer to; they
+        # are read after the services' users, so a user created meanwhile finds its Secret.
+        views = (secret_view(s) for s in self._secrets())
         plan = plan_orphan_sweep(facts, views, first_seen, self._now(), self._grace, self._dry_run, expected)
         with self._lock:
             self._first_seen = dict(plan.first_seen)
