@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -166,9 +166,22 @@ class OrphanSweeper:
         # Each input is read from the caches one object at a time (decoded as it is reached) and
         # reduced at once: at 10k applications, holding every raw application and Secret decoded
         # together cost more memory than the caches themselves.
+        # The applications are parsed afresh for each use (about 10 us each) rather than held
+        # parsed: first the services their sections name and the apps present.
         services = self._services_of_secrets(self._secrets())
-        apps = self._parsed(self._applications())
-        present = {(a.namespace, a.name) for a in apps}
+        present: set[tuple[str, str]] = set()
+        for app in self._parsed(self._applications()):
+            present.add((app.namespace, app.name))
+            for handler, section in all_sections(app):
+                target = handler.target(app, section, self._service_config)
+                for candidate in target.candidates:
+                    services[(target.project, candidate.service)] = None
+
+        def current_apps() -> Iterator[AivenApplication]:
+            # A later read may hold an app the first did not: it is present too.
+            for app in self._parsed(self._applications()):
+                present.add((app.namespace, app.name))
+                yield app
 
         def may_provision(app: AivenApplication, section: Section) -> bool:
             # A section refused for a Secret that is not the app's expects no user. The index
@@ -187,17 +200,12 @@ class OrphanSweeper:
             return verdict.may_write
 
         expected = expected_users(
-            apps,
+            current_apps(),
             self._service_config,
             self._ownership.taken_by_others,
             self._ownership.recorded_by,
             may_provision,
         )
-        for app in apps:
-            for handler, section in all_sections(app):
-                target = handler.target(app, section, self._service_config)
-                for candidate in target.candidates:
-                    services[(target.project, candidate.service)] = None
         with self._lock:
             for key in self._known_services:
                 services.setdefault(key, None)
@@ -206,7 +214,7 @@ class OrphanSweeper:
             for kafka_service in service_candidates(project):
                 services.setdefault((project, kafka_service), None)
         facts = self._read(services)
-        self._force_missing(self._secrets(), apps, facts)
+        self._force_missing(self._secrets(), self._parsed(self._applications()), facts)
         with self._lock:
             first_seen = dict(self._first_seen)
         # The Secret views stream into the plan, which keeps only the users they refer to; they
@@ -291,7 +299,7 @@ class OrphanSweeper:
         return VerifyResult(forced, len(facts))
 
     def _force_missing(
-        self, raw_secrets: Iterable[KubeObject], apps: list[AivenApplication], facts: list[ServiceFacts]
+        self, raw_secrets: Iterable[KubeObject], apps: Iterable[AivenApplication], facts: list[ServiceFacts]
     ) -> tuple[tuple[str, str], ...]:
         users = {(f.project, f.name): frozenset(f.usernames) for f in facts}
         current = {
@@ -348,15 +356,14 @@ class OrphanSweeper:
 
     # --- helpers -----------------------------------------------------------------------------------
 
-    def _parsed(self, raw_apps: Iterable[KubeObject]) -> list[AivenApplication]:
-        apps = []
+    def _parsed(self, raw_apps: Iterable[KubeObject]) -> Iterator[AivenApplication]:
+        """The applications that parse, one at a time as `raw_apps` yields them."""
         for raw in raw_apps:
             match parse_application(raw, self._allowed):
                 case Success(parsed):
-                    apps.append(parsed.app)
+                    yield parsed.app
                 case Failure(_):
                     continue
-        return apps
 
     def _services_of_secrets(self, raw_secrets: Iterable[KubeObject]) -> dict[tuple[str, str], None]:
         services: dict[tuple[str, str], None] = {}
