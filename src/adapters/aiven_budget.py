@@ -1,12 +1,14 @@
 """Client-side request budget for the Aiven API: one adaptive token bucket shared by every worker
-thread (the arithmetic is `aivenator.domain.rate_limit`; this holds it behind a lock).
+thread (the arithmetic and every decision are `aivenator.domain.rate_limit`; this holds it behind
+a lock).
 
 The bucket never sleeps itself; callers pass the current time and get back how long they would
 have to wait, so the caller decides whether the wait fits its own deadline (and can answer
 `Throttled` instead of blocking a worker). A 429 from the server pauses the whole bucket until its
 Retry-After has elapsed (global back-pressure: no worker sends during that window) and lowers the
-rate multiplicatively; answered requests raise it additively, never above the configured rate,
-which is the ceiling.
+rate multiplicatively, to just below the rate the server was measured to answer when that
+measurement can be trusted; answered requests raise it additively, never above the configured
+rate, which is the ceiling.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import threading
 
 from aivenator.domain import rate_limit
-from aivenator.domain.rate_limit import AimdRate
+from aivenator.domain.rate_limit import DEFAULT_TUNING, AimdRate, AimdTuning
 
 
 class RequestBudget:
@@ -26,10 +28,7 @@ class RequestBudget:
         self,
         rate: float | None = 10.0,
         burst: int = 20,
-        *,
-        floor: float = 0.5,
-        increase: float = 0.5,
-        decrease: float = 0.75,
+        tuning: AimdTuning = DEFAULT_TUNING,
     ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive (or None for unlimited)")
@@ -37,7 +36,7 @@ class RequestBudget:
             raise ValueError("burst must be at least 1")
         self.rate = rate
         self.burst = burst
-        self._state = rate_limit.start(rate, burst, floor=floor, increase=increase, decrease=decrease)
+        self._state = rate_limit.start(rate, burst, tuning)
         self._lock = threading.Lock()
 
     @classmethod
