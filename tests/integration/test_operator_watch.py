@@ -99,3 +99,107 @@ def test_write_through_is_not_undone_by_an_older_event(codec: Codec[dict[str, An
     cached = informer.get(("ns", "one"))
     assert cached is not None and cached["data"]["k"] == "Yg=="
     assert informer.count_in("ns") == 1
+
+
+def counted(
+    kube: FakeKubernetes, codec: Codec[dict[str, Any]] | None
+) -> tuple[Informer[dict[str, Any]], list[tuple[str, str]], list[str]]:
+    """An informer whose transform records the resourceVersion of every object it is given."""
+    seen: list[tuple[str, str]] = []
+    transformed: list[str] = []
+    selector = {"type": "aivenator.aiven.nais.io"}
+
+    def keep(obj: dict[str, Any]) -> dict[str, Any]:
+        transformed.append(object_version(obj))
+        return {**obj, "data": {k: "sha256:" + v for k, v in obj["data"].items()}}
+
+    informer: Informer[dict[str, Any]] = Informer(
+        "Secret",
+        lambda: kube.list_secrets(selector),
+        lambda rv, t: kube.watch_secrets(selector, rv, t),
+        object_key,
+        object_version,
+        lambda change, old, new: seen.append((change, object_key(new)[1])),
+        codec=codec,
+        transform=keep,
+    )
+    return informer, seen, transformed
+
+
+def test_the_echo_of_our_own_write_is_skipped_before_the_transform(
+    codec: Codec[dict[str, Any]] | None,
+) -> None:
+    kube = FakeKubernetes(namespaces=("ns",))
+    informer, seen, transformed = counted(kube, codec)
+    informer.poll()
+    written = kube.apply(secret("one"))
+    informer.remember(written)
+    assert transformed == [object_version(written)]  # the write-through, transformed once
+    informer.poll()  # the watch delivers the same version: nothing to transform, nothing new
+    assert transformed == [object_version(written)] and seen == []
+    cached = informer.get(("ns", "one"))
+    assert cached is not None and cached["data"] == {"k": "sha256:YQ=="}
+    assert informer.resource_version == kube.resource_version
+    kube.apply(secret("one", "Yg=="))  # a later change by someone else is seen as usual
+    informer.poll()
+    assert seen == [("MODIFIED", "one")]
+    cached = informer.get(("ns", "one"))
+    assert cached is not None and cached["data"] == {"k": "sha256:Yg=="}
+
+
+def test_a_change_after_our_write_is_not_dropped_with_its_echo(codec: Codec[dict[str, Any]] | None) -> None:
+    kube = FakeKubernetes(namespaces=("ns",))
+    informer, seen, _ = counted(kube, codec)
+    informer.poll()
+    written = kube.apply(secret("one"))
+    informer.remember(written)
+    kube.apply(secret("one", "Yg=="))  # changed by someone else before our echo arrived
+    informer.poll()
+    assert seen == [("MODIFIED", "one")]
+    cached = informer.get(("ns", "one"))
+    assert cached is not None and cached["data"] == {"k": "sha256:Yg=="}
+
+
+def test_a_write_through_after_its_echo_does_not_hide_the_next_change(
+    codec: Codec[dict[str, Any]] | None,
+) -> None:
+    """The watch may deliver our write before we write it through: then no echo follows, and
+    the next real change (another version) must still be reported."""
+    kube = FakeKubernetes(namespaces=("ns",))
+    informer, seen, _ = counted(kube, codec)
+    informer.poll()
+    written = kube.apply(secret("one"))
+    informer.poll()  # the event first
+    informer.remember(written)  # then our write-through of the same version
+    kube.apply(secret("one", "Yg=="))
+    kube.delete("Secret", "ns", "one")
+    informer.poll()
+    assert seen == [("ADDED", "one"), ("MODIFIED", "one"), ("DELETED", "one")]
+    assert informer.get(("ns", "one")) is None
+
+
+def test_a_deletion_right_after_our_write_is_reported(codec: Codec[dict[str, Any]] | None) -> None:
+    kube = FakeKubernetes(namespaces=("ns",))
+    informer, seen, _ = counted(kube, codec)
+    informer.poll()
+    informer.remember(kube.apply(secret("one")))
+    kube.delete("Secret", "ns", "one")
+    informer.poll()
+    assert seen == [("DELETED", "one")]
+    assert informer.get(("ns", "one")) is None and informer.count_in("ns") == 0
+
+
+def test_a_relist_forgets_the_echoes_it_waited_for(codec: Codec[dict[str, Any]] | None) -> None:
+    kube = FakeKubernetes(namespaces=("ns",))
+    informer, seen, transformed = counted(kube, codec)
+    informer.poll()
+    written = kube.apply(secret("one"))
+    informer.remember(written)
+    kube.expire_watches()
+    informer.poll()  # relists: the listed object is taken (and transformed) like any other
+    informer.poll()
+    assert transformed.count(object_version(written)) == 2
+    assert seen == []  # the cache already held that version: no change
+    kube.apply(secret("one", "Yg=="))
+    informer.poll()
+    assert seen == [("MODIFIED", "one")]

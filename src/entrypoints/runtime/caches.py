@@ -8,17 +8,12 @@ subscribes to their changes and runs them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from aivenator.domain.kubernetes_port import (
     MANAGED_SECRETS,
-    KubeError,
     KubeObject,
     KubernetesPort,
-    ListResult,
-    WatchEvent,
-    WatchItem,
 )
 from aivenator.domain.ownership import OwnershipIndex
 from aivenator.domain.references import WORKLOAD_KINDS, WorkloadRefs
@@ -26,7 +21,6 @@ from aivenator.entrypoints.runtime.packing import CompactRefs, PackedObjects
 from aivenator.entrypoints.runtime.watch_loop import Informer, object_key, object_version
 from aivenator.entrypoints.shells.certs import CertCache, slim_secret
 from aivenator.entrypoints.shells.metrics import Metrics
-from returns.result import Result
 
 
 def _refs_key(ref: WorkloadRefs) -> tuple[str, str]:
@@ -53,30 +47,24 @@ class Caches:
         #: Certificate expiry of the managed Secrets, parsed before their values are dropped.
         self.certs = CertCache()
 
-        def list_secrets() -> Result[ListResult[KubeObject], KubeError]:
-            return kube.list_secrets(MANAGED_SECRETS).map(
-                lambda got: ListResult(tuple(self._slim(o) for o in got.items), got.resource_version)
-            )
-
-        def watch_secrets(rv: str, timeout: float) -> Iterator[WatchItem[KubeObject]]:
-            for item in kube.watch_secrets(MANAGED_SECRETS, rv, timeout):
-                yield replace(item, obj=self._slim(item.obj)) if isinstance(item, WatchEvent) else item
-
         #: Who owns each managed Secret and Aiven user (`aivenator.domain.ownership`), kept from
         #: the Secret cache's own changes (under its lock), so it always equals a function of it:
         #: the shells look ownership up in O(1) instead of scanning every Secret per pass.
         self.ownership = OwnershipIndex()
         # Only metadata, key names and value digests of managed Secrets stay in memory.
+        # (the slim is applied by the informer to what it takes: listed, watched, written through;
+        # not to the watch echo of our own write, which it skips)
         self.secrets: Informer[KubeObject] = Informer(
             "Secret",
-            list_secrets,
-            watch_secrets,
+            lambda: kube.list_secrets(MANAGED_SECRETS),
+            lambda rv, timeout: kube.watch_secrets(MANAGED_SECRETS, rv, timeout),
             object_key,
             object_version,
             watch_timeout=watch_timeout,
             on_restart=restarted,
             on_store=self.ownership.apply,
             codec=PackedObjects(),
+            transform=self._slim,
         )
         self.workloads: dict[str, Informer[WorkloadRefs]] = {
             kind: Informer(
@@ -120,7 +108,7 @@ class Caches:
     # --- writes the shells report, so the next pass sees them before the watch does ----------------
 
     def remember_secret(self, obj: KubeObject) -> None:
-        self.secrets.remember(self._slim(obj))
+        self.secrets.remember(obj)
         namespace, _ = object_key(obj)
         self._metrics.secrets_managed.labels(namespace=namespace).set(self.secrets.count_in(namespace))
 

@@ -78,6 +78,10 @@ class Informer(Generic[T]):
         on_store: Callable[[T | None, T | None], None] | None = None,
         #: How entries are stored (default: as they are).
         codec: Codec[T] | None = None,
+        #: What the cache keeps of each object (listed, watched, written through), e.g. a Secret
+        #: without its values; applied only to objects the cache takes, so the watch echo of our
+        #: own write (skipped, see `remember`) is never transformed.
+        transform: Callable[[T], T] | None = None,
     ) -> None:
         self.name = name
         self._lister = lister
@@ -89,6 +93,7 @@ class Informer(Generic[T]):
         self._on_restart = on_restart
         self._on_store = on_store
         self._codec = codec
+        self._transform = transform
         self._lock = threading.Lock()
         #: Packed entries (the objects themselves without a codec).
         self._cache: dict[Key, object] = {}
@@ -97,12 +102,19 @@ class Informer(Generic[T]):
         self._need_list = True
         self._synced = threading.Event()
         self.last_error: KubeError | None = None
+        #: Versions written through by `remember` whose watch event (the echo of our own write)
+        #: has not arrived yet: key -> resourceVersion. An entry goes on the echo, on any newer
+        #: event of the key, and on a relist; at most one per cached key.
+        self._pending_echo: dict[Key, str] = {}
 
     def subscribe(self, on_change: Callable[[ChangeType, T | None, T], None]) -> None:
         """Who hears of changes (the operator subscribes to caches the composition root built)."""
         self._on_change = on_change
 
     # --- cache reads ----------------------------------------------------------------------
+
+    def _kept(self, obj: T) -> T:
+        return obj if self._transform is None else self._transform(obj)
 
     def _pack(self, obj: T) -> object:
         return obj if self._codec is None else self._codec.pack(obj)
@@ -174,7 +186,9 @@ class Informer(Generic[T]):
                 return False
             case Success(listed):
                 pass
-        fresh = {self._key(item): item for item in listed.items}
+        fresh = {self._key(item): self._kept(item) for item in listed.items}
+        version = listed.resource_version
+        del listed  # the listed objects as they came (a Secret's values) go before packing
         packed = {key: self._pack(item) for key, item in fresh.items()}
         changes: list[tuple[ChangeType, T | None, T]] = []
         with self._lock:
@@ -190,12 +204,13 @@ class Informer(Generic[T]):
                     gone = self._unpack(stored)
                     changes.append(("DELETED", gone, gone))
             self._cache = packed
+            self._pending_echo.clear()
             for change, before, after in changes:
                 self._stored(before, None if change == "DELETED" else after)
             self._per_namespace = {}
             for key in fresh:
                 self._counted_locked(key, 1)
-            self._resource_version = listed.resource_version
+            self._resource_version = version
             self._need_list = False
         self.last_error = None
         self._synced.set()
@@ -204,8 +219,11 @@ class Informer(Generic[T]):
 
     def remember(self, obj: T) -> None:
         """Write-through after our own successful write, so the next pass does not decide from a
-        stale object; the watch event for the same version later changes nothing."""
+        stale object; the watch event for the same version later changes nothing, and is
+        skipped before any transform or packing (`_is_echo`)."""
+        obj = self._kept(obj)
         key = self._key(obj)
+        version = self._version(obj) if self._version is not None else ""
         with self._lock:
             # Packed under the lock: zlib lets other threads run meanwhile, and the watch event
             # of this very write must find it stored (then it changes nothing), not race ahead
@@ -218,7 +236,33 @@ class Informer(Generic[T]):
             if before is None:
                 self._counted_locked(key, 1)
             self._cache[key] = packed
+            if version:
+                self._pending_echo[key] = version
             self._stored(before, obj)
+
+    def _is_echo(self, event: WatchEvent[T]) -> bool:
+        """Whether `event` brings the very version `remember` stored (a resourceVersion names one
+        state of one object): the cache already holds it, so the event changes nothing. Any
+        other event of the key ends the wait for the echo, unless it is older than what we wrote
+        (the echo of an earlier write of ours, which `_apply` then ignores as older)."""
+        if self._version is None:
+            return False
+        key = self._key(event.obj)
+        with self._lock:
+            pending = self._pending_echo.get(key)
+            if pending is None:
+                return False
+            if event.type != "DELETED":
+                version = self._version(event.obj)
+                if version == pending:
+                    del self._pending_echo[key]
+                    if event.resource_version:
+                        self._resource_version = event.resource_version
+                    return True
+                if _older_version(version, pending):
+                    return False
+            del self._pending_echo[key]
+            return False
 
     def _stored(self, before: T | None, after: T | None) -> None:
         if self._on_store is not None:
@@ -228,8 +272,7 @@ class Informer(Generic[T]):
         """Whether `candidate` is an older version than `current` (numeric resourceVersions)."""
         if self._version is None:
             return False
-        a, b = self._version(candidate), self._version(current)
-        return a.isdigit() and b.isdigit() and int(a) < int(b)
+        return _older_version(self._version(candidate), self._version(current))
 
     def _changed(self, before: T, after: T) -> bool:
         if self._version is None:
@@ -237,6 +280,10 @@ class Informer(Generic[T]):
         return self._version(before) != self._version(after) or self._version(after) == ""
 
     def _apply(self, event: WatchEvent[T]) -> tuple[ChangeType, T | None, T] | None:
+        if self._is_echo(event):
+            return None
+        if self._transform is not None:
+            event = WatchEvent(event.type, self._transform(event.obj), event.resource_version)
         key = self._key(event.obj)
         packed = None if event.type == "DELETED" else self._pack(event.obj)
         with self._lock:
@@ -320,3 +367,8 @@ class Informer(Generic[T]):
             return
         for change, old, new in changes:
             self._on_change(change, old, new)
+
+
+def _older_version(a: str, b: str) -> bool:
+    """Whether resourceVersion `a` is older than `b` (only numeric versions compare)."""
+    return a.isdigit() and b.isdigit() and int(a) < int(b)
