@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aivenator.adapters.fakes.aiven import FakeAiven, FakeAivenServer
+from aivenator.adapters.fakes.aiven.core import Drop
 from cryptography import x509
 
 TOKEN = "http-token"
@@ -199,3 +201,32 @@ def test_chunked_request_bodies_are_read(api: httpx.Client, fake: FakeAiven) -> 
     assert response.status_code == 200
     assert api.get(f"/v1/project/{P}/kms/ca").status_code == 200  # the connection stayed in sync
     assert "chunky" in fake.users(P, "opensearch-team-a-logs")
+
+
+def test_response_time_counts_from_the_request_line_not_from_parsing() -> None:
+    """The HTTP server stamps a request's arrival as its request line comes in: a request whose
+    headers trickle in after the response time has passed is answered without further wait
+    (the sleeps are recorded, not slept)."""
+    sleeps: list[float] = []
+    fake = FakeAiven.with_default_seed(token=TOKEN, sleep=sleeps.append, response_time=0.1)
+    with fake.serve() as running, socket.create_connection((running.host, running.port), timeout=5) as conn:
+        conn.sendall(f"GET /v1/project/{P}/kms/ca HTTP/1.1\r\n".encode())
+        time.sleep(0.2)  # the headers come later than the response time
+        conn.sendall(f"Host: x\r\nAuthorization: aivenv1 {TOKEN}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+    assert sleeps == []
+
+
+def test_the_response_time_wait_is_shortened_by_the_time_since_arrival() -> None:
+    sleeps: list[float] = []
+    fake = FakeAiven.with_default_seed(
+        token=TOKEN, monotonic=lambda: 100.0, sleep=sleeps.append, response_time=0.05
+    )
+    reply = fake.process(
+        "GET", f"/v1/project/{P}/kms/ca", {"authorization": f"aivenv1 {TOKEN}"}, b"", arrived=99.98
+    )
+    assert not isinstance(reply, Drop) and reply.status == 200
+    assert sleeps == [pytest.approx(0.03)]  # 20 ms of the 50 had passed when it was processed

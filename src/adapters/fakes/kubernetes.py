@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import random
 import threading
 import time
 import uuid
@@ -142,6 +143,7 @@ class FakeKubernetes:
     ) -> None:
         self._clock: WallClock = clock if clock is not None else _SystemClock()
         self._lock = threading.RLock()
+        self._uids = random.Random()  # seeded from the OS once (uids only; nothing secret)
         # One condition per kind (all on the one lock): a change wakes only the watches of its
         # kind, as a real API server sends each watch only its own events. One condition for
         # all woke every informer thread (nine of them) on every write, and each rescanned the
@@ -402,7 +404,7 @@ class FakeKubernetes:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{involved.name}.{uuid.uuid4().hex[:16]}", "namespace": involved.namespace},
+            "metadata": {"name": f"{involved.name}.{self._new_uid().hex[:16]}", "namespace": involved.namespace},
             "involvedObject": {
                 "apiVersion": involved.api_version,
                 "kind": involved.kind,
@@ -467,6 +469,11 @@ class FakeKubernetes:
                 return fault.error
         return None
 
+    def _new_uid(self) -> uuid.UUID:
+        """A random (version 4) UUID from a generator seeded once: `uuid4()` asks the OS for
+        randomness on every call, a system call that also hands the GIL to another thread."""
+        return uuid.UUID(int=self._uids.getrandbits(128), version=4)
+
     def _next_rv(self) -> str:
         self._rv += 1
         return str(self._rv)
@@ -484,7 +491,7 @@ class FakeKubernetes:
     def _store_new(self, kind: str, body: KubeObject) -> KubeObject:
         info = KINDS[kind]
         metadata = body.setdefault("metadata", {})
-        metadata["uid"] = str(uuid.uuid4())
+        metadata["uid"] = str(self._new_uid())
         metadata["creationTimestamp"] = format_time(self._clock.now())
         metadata["resourceVersion"] = self._next_rv()
         if info.generation:

@@ -412,15 +412,32 @@ class FakeAiven:
 
     # ---- request processing -------------------------------------------------------------------
 
-    def process(self, method: str, raw_target: str, headers: Mapping[str, str], body: bytes) -> Reply | Drop:
-        """Answer one request. `raw_target` is the undecoded path plus optional query string."""
-        arrived = self._monotonic()  # arrival, not completion: what Retry-After checks need
+    def monotonic(self) -> float:
+        """The simulator's monotonic clock (a transport stamps a request's arrival with it)."""
+        return self._monotonic()
+
+    def process(
+        self,
+        method: str,
+        raw_target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        arrived: float | None = None,
+    ) -> Reply | Drop:
+        """Answer one request. `raw_target` is the undecoded path plus optional query string.
+        `arrived`: when the request arrived on `monotonic()` (the HTTP server stamps it as its
+        request line comes in, before parsing); default now."""
+        if arrived is None:
+            arrived = self._monotonic()  # arrival, not completion: what Retry-After checks need
         method = method.upper()
         raw_path, _, raw_query = raw_target.partition("?")
         segments = [unquote(s) for s in raw_path.split("/") if s != ""]
         path = "/" + "/".join(segments)
         query = {k: v for k, v in parse_qsl(raw_query, keep_blank_values=True)}
-        outcome = self._process(method, path, segments, query, _header(headers, "authorization"), body)
+        outcome = self._process(
+            method, path, segments, query, _header(headers, "authorization"), body, arrived
+        )
         status: int | Literal["dropped"] = "dropped" if isinstance(outcome, Drop) else outcome.status
         with self._lock:
             self.request_log.append(LoggedRequest(method, path, status, arrived, raw_query))
@@ -437,6 +454,7 @@ class FakeAiven:
         query: dict[str, str],
         auth: str | None,
         body: bytes,
+        arrived: float,
     ) -> Reply | Drop:
         if not self._authorized(auth):
             return _error(401, MSG_UNAUTHORIZED)
@@ -452,13 +470,15 @@ class FakeAiven:
             self._sleep(decision.latency_s)
         if decision.fault is not None:
             return _fault_reply(decision.fault, decision.retry_after)
-        arrived = self._monotonic()
+        # The response time counts from the request's arrival (after an injected latency, which
+        # comes on top); its parsing and processing here are inside it.
+        started = arrived + decision.latency_s
         with self._lock:
             try:
                 reply = self._route(method, path, segments, query, body)
             except _Fail as fail:
                 reply = _error(fail.status, fail.message)
-        remaining = self.response_time - (self._monotonic() - arrived)
+        remaining = self.response_time - (self._monotonic() - started)
         if remaining > 0:
             self._sleep(remaining)
         if 200 <= reply.status < 300:

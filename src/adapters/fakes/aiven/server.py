@@ -18,12 +18,25 @@ if TYPE_CHECKING:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes; avoid 40 ms stalls
+    disable_nagle_algorithm = True  # a large body goes out in several writes; avoid 40 ms stalls
+    # Buffered writes: the status line, headers and body leave in one write when the request is
+    # done (`handle_one_request` flushes), so a client reads its answer in one receive.
+    wbufsize = -1
     server: _Server
+
+    _arrived: float | None = None
+
+    def parse_request(self) -> bool:
+        # Called as soon as the request line is in, before the headers are parsed: the
+        # request's arrival, from which the simulator's response time counts.
+        self._arrived = self.server.fake.monotonic()
+        return super().parse_request()
 
     def _answer(self) -> None:
         body = self._read_body()
-        outcome = self.server.fake.process(self.command, self.path, dict(self.headers.items()), body)
+        outcome = self.server.fake.process(
+            self.command, self.path, dict(self.headers.items()), body, arrived=self._arrived
+        )
         if isinstance(outcome, Drop):
             self.close_connection = True
             if outcome.kind == "timeout":
