@@ -3,6 +3,7 @@ relist, relist after 410 reporting what was missed, write-through never regresse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,7 +29,9 @@ def secret(name: str, value: str = "YQ==") -> dict[str, Any]:
 
 
 def make(
-    kube: FakeKubernetes, codec: Codec[dict[str, Any]] | None
+    kube: FakeKubernetes,
+    codec: Codec[dict[str, Any]] | None,
+    transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[Informer[dict[str, Any]], list[tuple[str, str]]]:
     seen: list[tuple[str, str]] = []
     selector = {"type": "aivenator.aiven.nais.io"}
@@ -40,6 +43,7 @@ def make(
         object_version,
         lambda change, old, new: seen.append((change, object_key(new)[1])),
         codec=codec,
+        transform=transform,
     )
     return informer, seen
 
@@ -105,24 +109,13 @@ def counted(
     kube: FakeKubernetes, codec: Codec[dict[str, Any]] | None
 ) -> tuple[Informer[dict[str, Any]], list[tuple[str, str]], list[str]]:
     """An informer whose transform records the resourceVersion of every object it is given."""
-    seen: list[tuple[str, str]] = []
     transformed: list[str] = []
-    selector = {"type": "aivenator.aiven.nais.io"}
 
     def keep(obj: dict[str, Any]) -> dict[str, Any]:
         transformed.append(object_version(obj))
         return {**obj, "data": {k: "sha256:" + v for k, v in obj["data"].items()}}
 
-    informer: Informer[dict[str, Any]] = Informer(
-        "Secret",
-        lambda: kube.list_secrets(selector),
-        lambda rv, t: kube.watch_secrets(selector, rv, t),
-        object_key,
-        object_version,
-        lambda change, old, new: seen.append((change, object_key(new)[1])),
-        codec=codec,
-        transform=keep,
-    )
+    informer, seen = make(kube, codec, keep)
     return informer, seen, transformed
 
 
