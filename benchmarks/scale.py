@@ -217,6 +217,11 @@ def stop(proc: subprocess.Popen[str]) -> None:
             proc.wait(timeout=20)
 
 
+def sweeps(url: str) -> float:
+    """Orphan sweeps the operator has run to the end (its own counter)."""
+    return metric(url, "aivenator_orphan_sweeps_total", '{outcome="swept"}')
+
+
 def sample_rss(
     proc: subprocess.Popen[str], metrics_url: str, *, until_sweeps: float, settle: float, timeout: float
 ) -> list[float]:
@@ -229,10 +234,7 @@ def sample_rss(
         if proc.poll() is not None:
             raise RuntimeError(f"operator exited with {proc.returncode}; see its log under out/")
         samples.append(round(proc_status(proc.pid)["VmRSS"] / 1024, 1))
-        if (
-            reached is None
-            and metric(metrics_url, "aivenator_orphan_sweeps_total", '{outcome="swept"}') >= until_sweeps
-        ):
+        if reached is None and sweeps(metrics_url) >= until_sweeps:
             reached = time.monotonic()
         if reached is not None and time.monotonic() - reached >= settle:
             break
@@ -358,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["rss_mib_converged"] = round(proc_status(operator.pid)["VmRSS"] / 1024, 1)
             # Then the operator runs on: RSS is sampled every second through two sweeps, janitor
             # passes and a full resync, and the figure is the highest sample, not a quiet moment.
-            sweeps_before = metric(metrics_url, "aivenator_orphan_sweeps_total", '{outcome="swept"}')
+            sweeps_before = sweeps(metrics_url)
             resyncs_before = resyncs_logged("bench-scale-operator.log")
             samples = sample_rss(
                 operator,
@@ -367,9 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                 settle=SETTLE_S,
                 timeout=3 * SWEEP_PERIOD_S + 60,
             )
-            figures["sweeps_in_window"] = (
-                metric(metrics_url, "aivenator_orphan_sweeps_total", '{outcome="swept"}') - sweeps_before
-            )
+            figures["sweeps_in_window"] = sweeps(metrics_url) - sweeps_before
             figures["resyncs_in_window"] = resyncs_logged("bench-scale-operator.log") - resyncs_before
             figures["rss_mib_samples"] = samples
             figures["rss_mib"] = max(samples)

@@ -288,7 +288,7 @@ class AivenTransport:
             if response is not None:
                 self._log_request(operation, method, path, response.status_code, duration, attempt)
                 if 200 <= response.status_code < 300:
-                    return self._json(operation, response, drop_keys, elided)
+                    return self._json(operation, response.content if elided is None else elided, drop_keys)
                 error = self._classify(operation, response)
                 if isinstance(error, Throttled):
                     self._budget.throttled(self.clock(), error.retry_after)
@@ -344,29 +344,18 @@ class AivenTransport:
             response.close()
 
     def _json(
-        self,
-        operation: str,
-        response: httpx.Response,
-        drop_keys: frozenset[str] = frozenset(),
-        elided: bytes | None = None,
+        self, operation: str, content: bytes, drop_keys: frozenset[str] = frozenset()
     ) -> Result[Any, AivenError]:
         """The decoded body. With `drop_keys`, those members are dropped from each object: a
         service with 10k users answers with every user's certificate and key (tens of MB), and
         holding them all at once only to read user names cost the operator tens of MB of heap
-        at each read, which stayed in its RSS. `elided` is the body as `_send_eliding` read it,
-        with those values already cut out while it streamed in."""
-        content = response.content if elided is None else elided
+        at each read, which stayed in its RSS. A body `_send_eliding` read comes with those
+        values already cut out while it streamed in."""
         if not content:
             return Success(None)
+        hook = (lambda pairs: {k: v for k, v in pairs if k not in drop_keys}) if drop_keys else None
         try:
-            if drop_keys:
-                return Success(
-                    json.loads(
-                        content,
-                        object_pairs_hook=lambda pairs: {k: v for k, v in pairs if k not in drop_keys},
-                    )
-                )
-            return Success(response.json())
+            return Success(json.loads(content, object_pairs_hook=hook))
         except ValueError:
             self.log.warning("aiven_response_malformed", operation=operation, reason="body is not JSON")
             return Failure(Unavailable(f"{operation}: malformed response (not JSON)"))

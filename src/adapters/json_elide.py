@@ -66,15 +66,11 @@ class MemberElider:
             chunk = chunk[end:]
             self._backslashes = 0  # the byte before is the value's closing quote
         buf = self._pending + chunk
-        floor_count = self._backslashes
         emitted = 0
         search = 0
         while (match := self._pattern.search(buf, search)) is not None:
             start = match.start()
-            before = _backslashes_before(buf, start, emitted)
-            if before == start - emitted and emitted == 0:
-                before += floor_count
-            if before % 2 == 1:  # an escaped quote inside some string: not a key
+            if self._backslashes_at(buf, start) % 2 == 1:  # an escaped quote inside some string: not a key
                 search = start + 1
                 continue
             value_quote = match.end() - 1
@@ -87,12 +83,16 @@ class MemberElider:
             emitted = search = end
         keep_from = max(emitted, len(buf) - self._hold)
         out.append(buf[emitted:keep_from])
-        before = _backslashes_before(buf, keep_from, emitted)
-        if before == keep_from - emitted and emitted == 0:
-            before += floor_count
-        self._backslashes = before
+        self._backslashes = self._backslashes_at(buf, keep_from)
         self._pending = buf[keep_from:]
         return b"".join(out)
+
+    def _backslashes_at(self, buf: bytes, index: int) -> int:
+        """The backslashes of the input just before `buf[index]`, counting those before `buf`
+        when the run reaches its start. (After a cut-out value the run stops at its closing
+        quote, so the run never crosses what was cut.)"""
+        count = _backslashes_before(buf, index)
+        return count + self._backslashes if count == index else count
 
     def close(self) -> bytes:
         """The rest of the body (a body cut off inside a value yields invalid JSON, as it was)."""

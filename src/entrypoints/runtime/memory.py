@@ -28,4 +28,3 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_ARENA_MAX, arenas))
-
