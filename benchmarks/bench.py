@@ -221,6 +221,9 @@ def part_cold(result: dict[str, Any], apps: int = COLD_APPS) -> None:
         rig.stop()
     rounds = math.ceil(apps / COLD_WORKERS)
     bound = rounds * 1 * COLD_LATENCY_S
+    # What each worker adds to each of its rounds beyond the simulator's response time: the
+    # figure that stays roughly the same at another latency (the ratio is 1 + this / latency).
+    overhead_ms = (wall - bound) / rounds * 1000
     if not ok or converged != apps:
         print(f"cold: FAILED, {converged} of {apps} applications converged")
         result["cold_converged"] = converged
@@ -229,16 +232,14 @@ def part_cold(result: dict[str, Any], apps: int = COLD_APPS) -> None:
         cold_wall_s=round(wall, 3),
         cold_bound_s=round(bound, 3),
         cold_ratio=round(wall / bound, 3),
-        # What each worker adds to each of its rounds beyond the simulator's response time: the
-        # figure that stays roughly the same at another latency (the ratio is 1 + this / latency).
-        cold_overhead_ms_per_round=round((wall - bound) / rounds * 1000, 2),
+        cold_overhead_ms_per_round=round(overhead_ms, 2),
         cold_cpu_s=round(cpu, 2),
         aiven_requests_per_app=round(requests / apps, 3),
     )
     print(
         f"cold: {apps} apps, {COLD_WORKERS} workers, {COLD_LATENCY_S * 1000:g} ms/request: wall "
         f"{wall:.2f} s, bound ceil(N/W) x 1 x latency = {bound:.2f} s, ratio {wall / bound:.3f} "
-        f"({(wall - bound) / rounds * 1000:.1f} ms above the latency per round of a worker); "
+        f"({overhead_ms:.1f} ms above the latency per round of a worker); "
         f"{requests} Aiven requests ({requests / apps:.3f}/app); process CPU {cpu:.1f} s "
         f"(operator + in-memory cluster; the simulator runs in its own process)"
     )

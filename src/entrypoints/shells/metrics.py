@@ -48,7 +48,10 @@ class _Series:
         return tuple(sys.intern(str(labels[n])) for n in self._labelnames)
 
     def get(self, labels: Mapping[str, str]) -> float | None:
-        """One series' value (None when absent) without building the family: O(1)."""
+        """One series' value without building the family, O(1); None when absent, as for labels
+        other than this family's (a sample that cannot exist)."""
+        if set(labels) != set(self._labelnames):
+            return None
         with self._lock:
             return self._values.get(self._key(labels))
 
@@ -293,7 +296,7 @@ class Metrics:
         convergence poll. A series of our own collectors is read directly (O(1)); any other sample
         through a registry collect, which is O(series): one per application for cert_days_left."""
         series = self._series.get(name)
-        if series is not None and set(labels or {}) == set(series._labelnames):
+        if series is not None:
             got = series.get(labels or {})
         else:
             got = self.registry.get_sample_value(name, dict(labels or {}))
